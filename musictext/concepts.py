@@ -1,0 +1,126 @@
+"""Concepts: what the default model can measure about a track, each with words that name it.
+
+A concept is a tag of one of the two musicnn taggers (tags named alike in both are one concept),
+or a measured audio descriptor (tempo, key mode, loudness, brightness, percussiveness) where the
+taggers are weak. Each concept reads one or more columns of a track's *concept matrix* with a sign;
+scores are standardised over the library, so "rock" is not everywhere just because its raw
+probability is high, and two concepts in one query add on one scale.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+# Extra phrasings for tags whose bare name is cryptic to a sentence encoder.
+TAG_ALIASES: dict[str, tuple[str, ...]] = {
+    "00s": ("2000s", "music from the 2000s"),
+    "60s": ("1960s", "sixties", "music from the 1960s"),
+    "70s": ("1970s", "seventies", "music from the 1970s"),
+    "80s": ("1980s", "eighties", "music from the 1980s"),
+    "90s": ("1990s", "nineties", "music from the 1990s"),
+    "rnb": ("r&b", "rhythm and blues"),
+    "hip-hop": ("hip hop", "rap"),
+    "no vocals": ("instrumental, no singing",),
+    "no vocal": ("instrumental, no singing",),
+    "no voice": ("instrumental, no singing",),
+    "beats": ("beat",),
+    "synth": ("synthesizer",),
+    "drums": ("drum kit", "percussion"),
+    "classic": ("classical",),
+    "choral": ("choir",),
+    "female vocalists": ("female singer",),
+    "male vocalists": ("male singer",),
+    "chillout": ("chill out", "relaxing"),
+}
+
+# Measured descriptors, as columns after the 100 tag columns: name -> how it is derived.
+DESCRIPTOR_COLUMNS = ("tempo_bpm", "onset_rate", "major", "loudness", "brightness", "percussive")
+
+# Descriptor concepts: name -> (phrases, {column: weight}). Names equal to a tag merge with it.
+DESCRIPTOR_CONCEPTS: dict[str, tuple[tuple[str, ...], dict[str, float]]] = {
+    "fast": (("fast", "fast tempo", "quick", "up-tempo"), {"onset_rate": 1.0, "tempo_bpm": 0.5}),
+    "slow": (("slow", "slow tempo", "unhurried"), {"onset_rate": -1.0, "tempo_bpm": -0.5}),
+    "major key": (("major key", "major", "in a major key"), {"major": 1.0}),
+    "minor key": (("minor key", "minor", "in a minor key"), {"major": -1.0}),
+    "loud": (("loud", "loudness"), {"loudness": 1.0}),
+    "quiet": (("quiet", "soft and quiet"), {"loudness": -1.0}),
+    "bright": (("bright sound", "bright timbre", "brilliant"), {"brightness": 1.0}),
+    "dark": (("dark sound", "dull", "muffled"), {"brightness": -1.0}),
+    "percussive": (("percussive", "rhythmic percussion"), {"percussive": 1.0}),
+}
+
+
+@dataclass(frozen=True)
+class Concept:
+    name: str
+    phrases: tuple[str, ...]
+    columns: tuple[tuple[int, float], ...]  # (column of the concept matrix, sign/weight)
+
+
+def build_concepts(tag_labels: list[str], tag_sources: list[str]) -> list[Concept]:
+    """Concepts for a bundle's tag list (``tag_sources[i]`` names the network of tag i)."""
+    by_name: dict[str, dict] = {}
+    for i, label in enumerate(tag_labels):
+        key = label.lower()
+        entry = by_name.setdefault(key, {"phrases": [key], "columns": []})
+        entry["columns"].append((i, 1.0))
+        for alias in TAG_ALIASES.get(key, ()):
+            if alias not in entry["phrases"]:
+                entry["phrases"].append(alias)
+    base = len(tag_labels)
+    for name, (phrases, cols) in DESCRIPTOR_CONCEPTS.items():
+        entry = by_name.setdefault(name, {"phrases": [], "columns": []})
+        for p in phrases:
+            if p not in entry["phrases"]:
+                entry["phrases"].append(p)
+        # A descriptor joins a tag of the same name with the tag's own weight beside it.
+        entry["columns"].extend((base + DESCRIPTOR_COLUMNS.index(c), w) for c, w in cols.items())
+    return [Concept(n, tuple(e["phrases"]), tuple(e["columns"])) for n, e in by_name.items()]
+
+
+def concept_matrix(probs: np.ndarray, desc: dict[str, np.ndarray]) -> np.ndarray:
+    """Per-track raw concept columns: tag log-odds, then transformed descriptors (NaN -> column mean)."""
+    p = np.clip(probs.astype(np.float64), 1e-6, 1 - 1e-6)
+    logits = np.log(p / (1 - p))
+    n = len(probs)
+
+    def col(name: str, transform) -> np.ndarray:
+        v = desc.get(name)
+        if v is None:
+            return np.zeros(n)
+        v = transform(np.asarray(v, dtype=np.float64))
+        v = np.where(np.isfinite(v), v, np.nan)
+        fill = np.nanmean(v) if np.isfinite(v).any() else 0.0
+        return np.where(np.isnan(v), fill, v)
+
+    extra = [
+        col("bpm", lambda x: np.log(np.clip(x, 20, 400))),
+        col("onset_rate", lambda x: np.log(np.clip(x, 0.05, 50))),
+        col("major", lambda x: x),
+        col("loudness", lambda x: x),
+        col("brightness", lambda x: np.log(np.clip(x, 20, 20000))),
+        col("percussive", lambda x: x),
+    ]
+    return np.concatenate([logits, np.stack(extra, axis=1)], axis=1).astype(np.float32)
+
+
+def standardise(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Column means and standard deviations (floored, so a constant column scores zero)."""
+    if len(matrix) == 0:
+        return np.zeros(matrix.shape[1], np.float32), np.ones(matrix.shape[1], np.float32)
+    mu = matrix.mean(axis=0)
+    sd = matrix.std(axis=0)
+    return mu.astype(np.float32), np.maximum(sd, 1e-3).astype(np.float32)
+
+
+def concept_weights_to_columns(concepts: list[Concept], weights: dict[int, float], width: int) -> np.ndarray:
+    """A query's weights over concepts -> one weight per concept-matrix column."""
+    w = np.zeros(width, dtype=np.float32)
+    for ci, cw in weights.items():
+        cols = concepts[ci].columns
+        norm = np.sqrt(sum(s * s for _, s in cols)) or 1.0
+        for col, sign in cols:
+            w[col] += cw * sign / norm
+    return w

@@ -1,0 +1,189 @@
+"""Text search and audio similarity over the library."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from musictext import ann
+from musictext.bundle import Bundle, get_bundle
+from musictext.concepts import concept_weights_to_columns
+from musictext.config import db_path, index_dir
+from musictext.errors import NotFoundError
+from musictext.filters import matching_ids, parse_where
+from musictext.query import UNKNOWN_THRESHOLD, ConceptMatcher, TermPlan, parse_terms
+from musictext.space import Space, bundle_concepts, load_space
+from musictext.store import Store, TrackRow
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    rank: int
+    score: float
+    track: TrackRow
+    why: tuple[tuple[str, float], ...] = ()  # (concept, contribution) for --explain
+
+
+@dataclass
+class SearchOutcome:
+    results: list[SearchResult]
+    warnings: list[str] = field(default_factory=list)
+    understood: list[tuple[str, str, float]] = field(default_factory=list)  # (span, concept, weight)
+    total: int = 0
+
+
+class Library:
+    """A read-only view of the store for one model: space, concepts, text side."""
+
+    def __init__(self, model: str | None = None):
+        self.bundle: Bundle = get_bundle(model)
+        self.store = Store(db_path(), readonly=True)
+        self.audio_model = self.bundle.base or self.bundle.model_id
+        self.space: Space = load_space(self.store, self.bundle, self.audio_model, index_dir())
+        if len(self.space) == 0:
+            raise NotFoundError("the library is empty for this model: run `musictext index PATH` first")
+        self._matcher: ConceptMatcher | None = None
+
+    @property
+    def text(self):
+        from musictext.textspace import text_side
+
+        return text_side(self.bundle)
+
+    @property
+    def matcher(self) -> ConceptMatcher:
+        if self._matcher is None:
+            self.concepts = bundle_concepts(self.bundle)
+            phrases = [p for c in self.concepts for p in c.phrases]
+            self.text.encode(phrases, persist=True)
+            self._matcher = ConceptMatcher(self.concepts, self.text.encode)
+        return self._matcher
+
+    def rows_for(self, where: list[str] | None) -> np.ndarray | None:
+        clause = parse_where(where)
+        if clause.empty:
+            return None
+        ids = matching_ids(self.store.conn, clause, self.audio_model)
+        return np.array([i for i, t in enumerate(self.space.ids) if int(t) in ids], dtype=np.int64)
+
+    def text_scores(self, query: str, rows: np.ndarray | None) -> tuple[np.ndarray, SearchOutcome, dict]:
+        """Scores of every (filtered) track for ``query``: concept scores where the query names
+        concepts, joint-space similarity (standardised) for terms that name none."""
+        outcome = SearchOutcome([])
+        terms = parse_terms(query)
+        if not terms:
+            raise NotFoundError("empty query")
+        n = len(self.space) if rows is None else len(rows)
+        scores = np.zeros(n, dtype=np.float64)
+        if self.bundle.manifest.get("scoring") == "joint":  # trained heads live in the joint space
+            vecs = self.text.encode([t.text for t in terms])
+            q = sum(t.weight * v for t, v in zip(terms, vecs))
+            return self.space.joint_scores(q / max(np.linalg.norm(q), 1e-9), rows), outcome, {}
+        plans: list[TermPlan] = [self.matcher.plan(t) for t in terms]
+        weights = self.matcher.weights(plans)
+        total_weight = sum(abs(w) for w in weights.values())
+        if weights:
+            cols = concept_weights_to_columns(self.concepts, weights, self.space.raw.shape[1])
+            scores += self.space.concept_scores(cols, rows)
+        for plan in plans:
+            for m in plan.matches:
+                outcome.understood.append((m.span, self.concepts[m.concept].name, round(m.similarity, 3)))
+            if plan.matched:
+                continue
+            closest, sim = plan.closest or ("", 0.0)
+            if sim < UNKNOWN_THRESHOLD:
+                outcome.warnings.append(
+                    f"nothing in the model is close to {plan.term.text!r} (closest: {closest!r}, "
+                    f"similarity {sim:.2f}); its ranking is a guess"
+                )
+            vec = self.text.encode([plan.term.text])[0]
+            all_joint = self.space.joint_scores(vec)
+            z = (self.space.joint_scores(vec, rows) - all_joint.mean()) / max(all_joint.std(), 1e-6)
+            scores += plan.term.weight * z
+            total_weight += abs(plan.term.weight)
+        return scores / max(total_weight, 1e-9), outcome, weights
+
+    def explain(self, row: int, weights: dict[int, float]) -> tuple[tuple[str, float], ...]:
+        parts = []
+        for ci, w in weights.items():
+            cols = concept_weights_to_columns(self.concepts, {ci: w}, self.space.raw.shape[1])
+            contribution = float(self.space.concept_scores(cols, np.array([row]))[0])
+            parts.append((self.concepts[ci].name, round(contribution, 2)))
+        return tuple(sorted(parts, key=lambda p: -p[1]))
+
+    def results(self, scores: np.ndarray, rows: np.ndarray | None, n: int, exclude: set[int] = frozenset(),
+                weights: dict[int, float] | None = None) -> list[SearchResult]:
+        n = min(n, len(scores))
+        order = np.argsort(-scores, kind="stable")
+        picked = []
+        for i in order:
+            row = int(i if rows is None else rows[i])
+            tid = int(self.space.ids[row])
+            if tid in exclude:
+                continue
+            picked.append((row, tid, float(scores[i])))
+            if len(picked) >= n:
+                break
+        tracks = self.store.tracks([t for _, t, _ in picked])
+        out = []
+        for rank, (row, tid, score) in enumerate(picked, 1):
+            why = self.explain(row, weights) if weights else ()
+            out.append(SearchResult(rank, round(score, 4), tracks[tid], why))
+        return out
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def search(query: str, n: int = 20, where: list[str] | None = None, model: str | None = None,
+           explain: bool = False) -> SearchOutcome:
+    lib = Library(model)
+    try:
+        rows = lib.rows_for(where)
+        if rows is not None and len(rows) == 0:
+            return SearchOutcome([], ["no track matches the --where filters"], total=0)
+        scores, outcome, weights = lib.text_scores(query, rows)
+        outcome.results = lib.results(scores, rows, n, weights=weights if explain else None)
+        outcome.total = len(scores)
+        return outcome
+    finally:
+        lib.close()
+
+
+def similar(path: str, n: int = 20, where: list[str] | None = None, model: str | None = None) -> SearchOutcome:
+    """Tracks whose audio is most like ``path`` (indexed or not)."""
+    lib = Library(model)
+    try:
+        vec, exclude = seed_vector(lib, path)
+        rows = lib.rows_for(where)
+        use_ann = rows is None and ann.index_health(
+            index_dir(), lib.bundle.model_id, lib.store.generation(lib.bundle.model_id), len(lib.space)
+        ) == "ok"
+        if use_ann:
+            ids, sims = ann.query(index_dir(), lib.bundle.model_id, vec, n + len(exclude), lib.space.joint.shape[1])
+            scores = np.full(len(lib.space), -np.inf)
+            for tid, s in zip(ids, sims):
+                scores[lib.space.row_of[int(tid)]] = s
+        else:
+            scores = lib.space.joint_scores(vec, rows)
+        return SearchOutcome(lib.results(scores, rows, n, exclude=exclude), total=len(scores))
+    finally:
+        lib.close()
+
+
+def seed_vector(lib: Library, path: str) -> tuple[np.ndarray, set[int]]:
+    """The joint vector of a file: stored if indexed, else analysed on the fly."""
+    abspath = os.path.abspath(os.path.expanduser(path))
+    track = lib.store.track_by_path(abspath)
+    if track is not None and track.id in lib.space.row_of:
+        return np.asarray(lib.space.joint[lib.space.row_of[track.id]]), {track.id}
+    if not Path(abspath).exists():
+        raise NotFoundError("no such file", abspath)
+    from musictext.indexer import analyse_one
+    from musictext.textspace import joint_vectors
+
+    feats = analyse_one(abspath, get_bundle(lib.audio_model.split("@")[0]))
+    return joint_vectors(feats.probs[None], lib.text.tag_embeddings())[0], set()
