@@ -87,52 +87,183 @@ LONG_QUERY = (
 # >= 50 varied music queries: genres, moods, instruments, sentences, unicode,
 # one query longer than 256 tokens, single words, empty-ish strings.
 QUERIES = [
-    "rock", "jazz", "piano", "techno", "opera", "sitar", "metal", "ambient",
-    "female vocalists", "no vocals", "classical guitar", "hip hop", "drum and bass",
-    "lo-fi hip hop beats to study to", "sunny beach day", "rainy sunday jazz",
-    "a slow church organ piece in a minor key", "a solo piano piece",
-    "heavy metal drums", "upbeat 80s synthpop with female vocals",
-    "sad acoustic ballad about lost love", "aggressive industrial techno at 140 bpm",
-    "music for a candlelit dinner", "relaxing music for sleep",
-    "energetic workout music", "baroque harpsichord sonata",
-    "Indian classical music with sitar and tabla", "Gregorian chant in a cathedral",
-    "a string quartet playing something melancholic", "chiptune 8-bit video game music",
-    "reggae with a heavy bassline", "bossa nova guitar and soft vocals",
-    "punk rock with shouted vocals", "smooth R&B slow jam", "country road trip songs",
-    "epic orchestral film score", "mellow chillout for a lazy afternoon",
-    "dark ambient drone", "happy ukulele tune", "the blues", "Oldies!!!",
-    "HOUSE MUSIC", "   90s   alternative   rock   ", "rock'n'roll",
-    "Musique française des années 60", "música latina para bailar salsa",
-    "日本のシティポップ", "K-pop 아이돌 댄스곡", "Ελληνική μουσική με μπουζούκι",
-    "Музыка для медитации", "café del mar ☕ 🎶 summer vibes", "naïve jazz façade",
-    "a", "x", "?", "  ", "", LONG_QUERY,
+    "rock",
+    "jazz",
+    "piano",
+    "techno",
+    "opera",
+    "sitar",
+    "metal",
+    "ambient",
+    "female vocalists",
+    "no vocals",
+    "classical guitar",
+    "hip hop",
+    "drum and bass",
+    "lo-fi hip hop beats to study to",
+    "sunny beach day",
+    "rainy sunday jazz",
+    "a slow church organ piece in a minor key",
+    "a solo piano piece",
+    "heavy metal drums",
+    "upbeat 80s synthpop with female vocals",
+    "sad acoustic ballad about lost love",
+    "aggressive industrial techno at 140 bpm",
+    "music for a candlelit dinner",
+    "relaxing music for sleep",
+    "energetic workout music",
+    "baroque harpsichord sonata",
+    "Indian classical music with sitar and tabla",
+    "Gregorian chant in a cathedral",
+    "a string quartet playing something melancholic",
+    "chiptune 8-bit video game music",
+    "reggae with a heavy bassline",
+    "bossa nova guitar and soft vocals",
+    "punk rock with shouted vocals",
+    "smooth R&B slow jam",
+    "country road trip songs",
+    "epic orchestral film score",
+    "mellow chillout for a lazy afternoon",
+    "dark ambient drone",
+    "happy ukulele tune",
+    "the blues",
+    "Oldies!!!",
+    "HOUSE MUSIC",
+    "   90s   alternative   rock   ",
+    "rock'n'roll",
+    "Musique française des années 60",
+    "música latina para bailar salsa",
+    "日本のシティポップ",
+    "K-pop 아이돌 댄스곡",
+    "Ελληνική μουσική με μπουζούκι",
+    "Музыка для медитации",
+    "café del mar ☕ 🎶 summer vibes",
+    "naïve jazz façade",
+    "a",
+    "x",
+    "?",
+    "  ",
+    "",
+    LONG_QUERY,
     LONG_QUERY + " " + LONG_QUERY,
 ]
 
 # Subset stored with sentence-transformers embeddings for the runtime tests.
 REFERENCE_QUERIES = [
-    "piano", "heavy metal drums", "a solo piano piece", "sunny beach day",
-    "a slow church organ piece in a minor key", "rainy sunday jazz",
-    "日本のシティポップ", "naïve jazz façade", "  ", LONG_QUERY,
+    "piano",
+    "heavy metal drums",
+    "a solo piano piece",
+    "sunny beach day",
+    "a slow church organ piece in a minor key",
+    "rainy sunday jazz",
+    "日本のシティポップ",
+    "naïve jazz façade",
+    "  ",
+    LONG_QUERY,
 ]
 
 _MSD_TAGS = [
-    "rock", "pop", "alternative", "indie", "electronic", "female vocalists", "dance",
-    "00s", "alternative rock", "jazz", "beautiful", "metal", "chillout",
-    "male vocalists", "classic rock", "soul", "indie rock", "Mellow", "electronica",
-    "80s", "folk", "90s", "chill", "instrumental", "punk", "oldies", "blues",
-    "hard rock", "ambient", "acoustic", "experimental", "female vocalist", "guitar",
-    "Hip-Hop", "70s", "party", "country", "easy listening", "sexy", "catchy", "funk",
-    "electro", "heavy metal", "Progressive rock", "60s", "rnb", "indie pop", "sad",
-    "House", "happy",
+    "rock",
+    "pop",
+    "alternative",
+    "indie",
+    "electronic",
+    "female vocalists",
+    "dance",
+    "00s",
+    "alternative rock",
+    "jazz",
+    "beautiful",
+    "metal",
+    "chillout",
+    "male vocalists",
+    "classic rock",
+    "soul",
+    "indie rock",
+    "Mellow",
+    "electronica",
+    "80s",
+    "folk",
+    "90s",
+    "chill",
+    "instrumental",
+    "punk",
+    "oldies",
+    "blues",
+    "hard rock",
+    "ambient",
+    "acoustic",
+    "experimental",
+    "female vocalist",
+    "guitar",
+    "Hip-Hop",
+    "70s",
+    "party",
+    "country",
+    "easy listening",
+    "sexy",
+    "catchy",
+    "funk",
+    "electro",
+    "heavy metal",
+    "Progressive rock",
+    "60s",
+    "rnb",
+    "indie pop",
+    "sad",
+    "House",
+    "happy",
 ]
 _MTT_TAGS = [
-    "guitar", "classical", "slow", "techno", "strings", "drums", "electronic", "rock",
-    "fast", "piano", "ambient", "beat", "violin", "vocal", "synth", "female", "indian",
-    "opera", "male", "singing", "vocals", "no vocals", "harpsichord", "loud", "quiet",
-    "flute", "woman", "male vocal", "no vocal", "pop", "soft", "sitar", "solo", "man",
-    "classic", "choir", "voice", "new age", "dance", "male voice", "female vocal",
-    "beats", "harp", "cello", "no voice", "weird", "country", "metal", "female voice",
+    "guitar",
+    "classical",
+    "slow",
+    "techno",
+    "strings",
+    "drums",
+    "electronic",
+    "rock",
+    "fast",
+    "piano",
+    "ambient",
+    "beat",
+    "violin",
+    "vocal",
+    "synth",
+    "female",
+    "indian",
+    "opera",
+    "male",
+    "singing",
+    "vocals",
+    "no vocals",
+    "harpsichord",
+    "loud",
+    "quiet",
+    "flute",
+    "woman",
+    "male vocal",
+    "no vocal",
+    "pop",
+    "soft",
+    "sitar",
+    "solo",
+    "man",
+    "classic",
+    "choir",
+    "voice",
+    "new age",
+    "dance",
+    "male voice",
+    "female vocal",
+    "beats",
+    "harp",
+    "cello",
+    "no voice",
+    "weird",
+    "country",
+    "metal",
+    "female voice",
     "choral",
 ]
 # 100 names, 8 repeated across the two lists: rank the 92 distinct strings.
@@ -214,7 +345,7 @@ def export_onnx(src: Path, out: Path) -> None:
     for vi in list(m.graph.input) + list(m.graph.output):
         dims = vi.type.tensor_type.shape.dim
         names = ["batch", "seq"] if vi.name != "embedding" else ["batch", None]
-        for d, n in zip(dims, names):
+        for d, n in zip(dims, names, strict=False):
             if n is not None and not d.dim_value:
                 d.dim_param = n
     m.doc_string = "all-MiniLM-L6-v2 text tower: mean pooling + L2 norm in graph; 384-d"
@@ -294,13 +425,12 @@ def rank_stats(q_ref, t_ref, q_var, t_var, k=10):
     top-k as a set; plus the mean top-k overlap."""
     r_ref = np.argsort(-(q_ref @ t_ref.T), axis=1, kind="stable")
     r_var = np.argsort(-(q_var @ t_var.T), axis=1, kind="stable")
-    full = float(np.mean([(a == b).all() for a, b in zip(r_ref, r_var)]))
-    topk = float(np.mean([(a[:k] == b[:k]).all() for a, b in zip(r_ref, r_var)]))
+    full = float(np.mean([(a == b).all() for a, b in zip(r_ref, r_var, strict=True)]))
+    topk = float(np.mean([(a[:k] == b[:k]).all() for a, b in zip(r_ref, r_var, strict=True)]))
     top1 = float(np.mean(r_ref[:, 0] == r_var[:, 0]))
-    topk_set = float(np.mean([set(a[:k]) == set(b[:k]) for a, b in zip(r_ref, r_var)]))
-    overlap = float(np.mean([len(set(a[:k]) & set(b[:k])) / k for a, b in zip(r_ref, r_var)]))
-    return {"full": full, f"top{k}": topk, "top1": top1, f"top{k}_set": topk_set,
-            f"top{k}_overlap": overlap}
+    topk_set = float(np.mean([set(a[:k]) == set(b[:k]) for a, b in zip(r_ref, r_var, strict=True)]))
+    overlap = float(np.mean([len(set(a[:k]) & set(b[:k])) / k for a, b in zip(r_ref, r_var, strict=True)]))
+    return {"full": full, f"top{k}": topk, "top1": top1, f"top{k}_set": topk_set, f"top{k}_overlap": overlap}
 
 
 def speed(path: Path, tok, texts, threads=2, passes=5):
@@ -414,9 +544,7 @@ def main(argv=None) -> int:
         sess = ort_session(onnx_tmp)
         got = ort_encode(sess, tok, QUERIES)
         got_single = np.concatenate([ort_encode(sess, tok, [q]) for q in QUERIES])
-        cos = np.sum(got * ref_q, axis=1) / (
-            np.linalg.norm(got, axis=1) * np.linalg.norm(ref_q, axis=1)
-        )
+        cos = np.sum(got * ref_q, axis=1) / (np.linalg.norm(got, axis=1) * np.linalg.norm(ref_q, axis=1))
         cos_single = np.sum(got_single * ref_q, axis=1) / (
             np.linalg.norm(got_single, axis=1) * np.linalg.norm(ref_q, axis=1)
         )
@@ -504,9 +632,7 @@ def main(argv=None) -> int:
                 s = ort_session(path)
                 q = ort_encode(s, tok, QUERIES)
                 tg = ort_encode(s, tok, TAG_NAMES)
-                c = np.sum(q * ref_q, axis=1) / (
-                    np.linalg.norm(q, axis=1) * np.linalg.norm(ref_q, axis=1)
-                )
+                c = np.sum(q * ref_q, axis=1) / (np.linalg.norm(q, axis=1) * np.linalg.norm(ref_q, axis=1))
                 ranks_v = rank_stats(ref_q, ref_tags, q, tg)
                 load_s, sqps, bqps = speed(path, tok, QUERIES)
                 table[name] = {

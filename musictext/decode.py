@@ -208,45 +208,73 @@ class _SoundfileSource:
 _AV_SCALE = {"u8": 128.0, "s16": 32768.0, "s32": 2147483648.0, "s64": 9223372036854775808.0}
 
 
+_AV_DTYPE = {"u8": np.uint8, "s16": np.int16, "s32": np.int32, "s64": np.int64, "flt": np.float32, "dbl": np.float64}
+
+
 class _FrameBatch:
-    """Collects decoded frames and converts them to mono float32 in one go (not per frame)."""
+    """Collects decoded frames and converts them to mono float32 in one go (not per frame).
+
+    Frames are read straight from their plane buffers (``AudioFrame.to_ndarray`` stacks planes
+    per frame, which costs more than the MP3 decoding itself).
+    """
 
     def __init__(self):
-        self.raw: list[np.ndarray] = []
+        self.raw: list[list[np.ndarray]] = []  # per channel (planar) or one list (packed)
         self.key = None
         self.done: list[np.ndarray] = []
         self.n = 0
 
     def add(self, frame) -> None:
-        key = (frame.format.name, len(frame.layout.channels) or 1)
+        fmt = frame.format.name
+        channels = len(frame.layout.channels) or 1
+        key = (fmt, channels)
         if key != self.key:
             self._flush()
             self.key = key
-        arr = frame.to_ndarray()
-        self.raw.append(arr)
-        self.n += frame.samples
+        base = fmt[:-1] if fmt.endswith("p") else fmt
+        dtype = _AV_DTYPE.get(base)
+        n = frame.samples
+        if dtype is None:  # an unusual sample format: let PyAV convert
+            arr = frame.to_ndarray()
+            self._flush()
+            self.key = None
+            self.done.append(self._mono(arr.reshape(-1, channels).T if not frame.format.is_planar else arr, base))
+        elif frame.format.is_planar:
+            if not self.raw:
+                self.raw = [[] for _ in range(channels)]
+            for c in range(channels):
+                self.raw[c].append(np.frombuffer(frame.planes[c], dtype=dtype, count=n))
+        else:
+            if not self.raw:
+                self.raw = [[]]
+            self.raw[0].append(np.frombuffer(frame.planes[0], dtype=dtype, count=n * channels))
+        self.n += n
 
-    def _flush(self) -> None:
-        if not self.raw:
-            return
-        fmt, channels = self.key
-        planar = fmt.endswith("p")
-        arr = np.concatenate(self.raw, axis=1)
-        if not planar:
-            arr = arr.reshape(-1, channels).T
-        base = fmt.rstrip("p")
+    @staticmethod
+    def _mono(arr: np.ndarray, base: str) -> np.ndarray:
+        """[channels, n] of any sample type -> [n] float32 mean of the channels."""
         if base in _AV_SCALE:
             arr = arr.astype(np.float32)
             if base == "u8":
                 arr -= 128.0
-            arr *= 1.0 / _AV_SCALE[base]
+            arr *= np.float32(1.0 / _AV_SCALE[base])
         if arr.shape[0] == 1:
-            y = np.asarray(arr[0], dtype=np.float32)
-        elif arr.shape[0] == 2:
-            y = (arr[0] + arr[1]).astype(np.float32, copy=False) * np.float32(0.5)
+            return np.asarray(arr[0], dtype=np.float32)
+        if arr.shape[0] == 2:
+            return ((arr[0] + arr[1]) * 0.5).astype(np.float32, copy=False)
+        return arr.mean(axis=0, dtype=np.float32)
+
+    def _flush(self) -> None:
+        if not self.raw or self.key is None:
+            self.raw = []
+            return
+        fmt, channels = self.key
+        base = fmt[:-1] if fmt.endswith("p") else fmt
+        if fmt.endswith("p"):
+            arr = np.stack([np.concatenate(ch) for ch in self.raw])
         else:
-            y = arr.mean(axis=0, dtype=np.float32)
-        self.done.append(y)
+            arr = np.concatenate(self.raw[0]).reshape(-1, channels).T
+        self.done.append(self._mono(arr, base))
         self.raw = []
 
     def take(self) -> np.ndarray:

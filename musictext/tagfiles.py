@@ -554,7 +554,7 @@ def restore(path: str | Path, snap: Mapping, keep_mtime: bool = True) -> None:
             os.utime(tmp, ns=(snap["atime_ns"], snap["mtime_ns"]))
         return True
 
-    _replace_atomically(path, rebuild, copy_original=False, keep_mtime=False, after_stat=keep_mtime)
+    _replace_atomically(path, rebuild, copy_original=False, keep_mtime=False, times_set_by_fill=keep_mtime)
 
 
 # --------------------------------------------------------------------------- layouts
@@ -774,13 +774,13 @@ def _replace_atomically(
     *,
     copy_original: bool,
     keep_mtime: bool,
-    after_stat: bool = False,
+    times_set_by_fill: bool = False,
 ) -> None:
     """Build the new file next to the original, then swap it in with one rename.
 
     ``fill(tmp)`` edits the temporary file and says whether anything changed (if not,
     the original is left alone). A temporary file left by a killed earlier run is removed
-    first. ``after_stat`` means ``fill`` already set the times itself.
+    first. ``times_set_by_fill`` means ``fill`` already set the times itself.
     """
     real = Path(os.path.realpath(path))
     try:
@@ -815,7 +815,7 @@ def _replace_atomically(
         if os.geteuid() == 0:
             os.chown(tmp, st.st_uid, st.st_gid)
         os.chmod(tmp, stat.S_IMODE(st.st_mode))
-        if not after_stat:
+        if not times_set_by_fill:
             if keep_mtime:
                 os.utime(tmp, ns=(st.st_atime_ns, st.st_mtime_ns))
             else:

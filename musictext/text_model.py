@@ -15,8 +15,8 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -116,7 +116,7 @@ class TextEncoder:
     def dim(self) -> int:
         """Embedding width (384 for MiniLM); runs one tiny encode if the graph doesn't say."""
         if self._dim is None:
-            self.session
+            _ = self.session
             if self._dim is None:
                 self._dim = int(self._run([[101, 102]]).shape[1])
         return self._dim
@@ -161,7 +161,7 @@ class TextEncoder:
                 for start in range(0, len(order), batch_size):
                     chunk = order[start : start + batch_size]
                     vecs = self._run([ids_list[i] for i in chunk])
-                    for i, v in zip(chunk, vecs):
+                    for i, v in zip(chunk, vecs, strict=True):
                         fresh[todo[i]] = v.copy()
             rows = []
             for t in texts:

@@ -81,8 +81,9 @@ def _generate(path: Path) -> None:
 
 @pytest.fixture
 def copy_fixture(tmp_path):
-    def copy(name: str) -> Path:
-        dest = tmp_path / name
+    def copy(name: str, folder: str = ".") -> Path:
+        (tmp_path / folder).mkdir(exist_ok=True)
+        dest = tmp_path / folder / name
         source = AUDIO / name
         if source.exists():
             shutil.copyfile(source, dest)
@@ -277,13 +278,16 @@ def test_snapshot_restore_is_byte_exact(copy_fixture, name):
 def test_restore_refuses_other_audio(copy_fixture, tmp_path):
     path = copy_fixture("tone.mp3")
     snap = tagfiles.snapshot(path)
-    other = tmp_path / "other.mp3"
-    shutil.copyfile(AUDIO / "tone_v24.mp3", other)
+    other = copy_fixture("tone.mp3", "other")
+    tagfiles.write(other, {"genre": ["Rock"]})  # different tags, and
+    data = bytearray(other.read_bytes())
+    data[-500] ^= 0xFF  # one audio byte differs: same length, caught by the hash
+    other.write_bytes(bytes(data))
     before = other.read_bytes()
     with pytest.raises(TagWriteError, match="audio differs"):
         tagfiles.restore(other, snap)
     assert other.read_bytes() == before
-    assert not list(tmp_path.glob(".*musictext-tmp"))
+    assert not list(tmp_path.rglob(".*musictext-tmp"))
 
 
 def test_read_only_file_is_refused(copy_fixture):
@@ -413,3 +417,12 @@ def test_sigkill_mid_write_leaves_old_or_new_file(big_wav, tmp_path, delay):
     # Whatever was left behind is cleaned up by the next write.
     tagfiles.write(path, {"mood": ["calm"]})
     assert not list(tmp_path.glob(".*musictext-tmp"))
+
+
+def test_hard_linked_file_is_refused(copy_fixture, tmp_path):
+    path = copy_fixture("tone.ogg")
+    os.link(path, tmp_path / "second-name.ogg")
+    before = path.read_bytes()
+    with pytest.raises(TagWriteError, match="hard links"):
+        tagfiles.write(path, NEW_TAGS)
+    assert path.read_bytes() == before

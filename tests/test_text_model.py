@@ -78,8 +78,13 @@ def test_semantics(encoder):
 
 
 def test_batch_equals_single(encoder):
-    texts = ["sunny beach day", "rainy sunday jazz", "x", "Musique française des années 60",
-             "epic orchestral film score with choir and timpani"]
+    texts = [
+        "sunny beach day",
+        "rainy sunday jazz",
+        "x",
+        "Musique française des années 60",
+        "epic orchestral film score with choir and timpani",
+    ]
     fresh = TextEncoder(ONNX, TOKENIZER, threads=2, cache_size=0)
     batch = fresh.encode(texts, batch_size=64)
     single = np.stack([fresh.encode([t])[0] for t in texts])

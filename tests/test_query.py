@@ -1,0 +1,75 @@
+import numpy as np
+import pytest
+
+from musictext.concepts import build_concepts, concept_matrix, concept_weights_to_columns
+from musictext.filters import parse_where
+from musictext.errors import MusictextError
+from musictext.query import ConceptMatcher, Term, parse_terms, spans
+
+
+def test_parse_terms_arithmetic_and_weights():
+    assert parse_terms("jazz + rain - vocals") == [Term("jazz", 1.0), Term("rain", 1.0), Term("vocals", -1.0)]
+    assert parse_terms("2:piano + strings") == [Term("piano", 2.0), Term("strings", 1.0)]
+    assert parse_terms("lo-fi hip-hop") == [Term("lo-fi hip-hop", 1.0)]  # hyphens inside words stay
+    assert parse_terms("- vocals") == [Term("vocals", -1.0)]
+    assert parse_terms("  ") == []
+
+
+def test_spans_skip_stopwords():
+    texts = [s[2] for s in spans("a slow cello piece")]
+    assert texts == ["slow", "slow cello", "cello"]
+    assert [s[2] for s in spans("church organ")] == ["church", "church organ", "organ"]
+
+
+def fake_encoder(vocab):
+    """Unit vectors where each known word is its own axis: a text tower with perfect recall."""
+    def encode(texts):
+        out = np.zeros((len(texts), len(vocab) + 1), np.float32)
+        for i, t in enumerate(texts):
+            for w in t.split():
+                if w in vocab:
+                    out[i, vocab.index(w)] += 1
+            if not out[i].any():
+                out[i, -1] = 1
+        return out / np.linalg.norm(out, axis=1, keepdims=True)
+    return encode
+
+
+def test_every_named_concept_counts():
+    concepts = build_concepts(["cello", "piano", "slow"], ["mtt", "mtt", "mtt"])
+    vocab = sorted({w for c in concepts for p in c.phrases for w in p.split()})
+    matcher = ConceptMatcher(concepts, fake_encoder(vocab))
+    plan = matcher.plan(Term("a fast cello piece", 1.0))
+    names = {concepts[m.concept].name for m in plan.matches}
+    assert names == {"fast", "cello"}
+    weights = matcher.weights([plan])
+    cols = concept_weights_to_columns(concepts, weights, 3 + 6)
+    # cello column and the tempo descriptors (onset rate up) are both weighted
+    assert cols[0] > 0 and cols[3 + 1] > 0
+    unknown = matcher.plan(Term("xylophone", 1.0))
+    assert not unknown.matched and unknown.closest is not None
+
+
+def test_slow_merges_tag_and_tempo_descriptor():
+    concepts = build_concepts(["slow", "fast"], ["mtt", "mtt"])
+    slow = next(c for c in concepts if c.name == "slow")
+    cols = dict(slow.columns)
+    assert cols[0] == 1.0 and cols[2 + 1] < 0  # the tag, and fewer onsets per second
+
+
+def test_concept_matrix_fills_missing_descriptors():
+    probs = np.array([[0.9, 0.1], [0.2, 0.5]], np.float32)
+    desc = {"bpm": np.array([120, np.nan], np.float32), "onset_rate": np.array([2.0, 4.0], np.float32)}
+    m = concept_matrix(probs, desc)
+    assert m.shape == (2, 8) and np.isfinite(m).all()
+    assert m[0, 0] > 0 > m[0, 1]
+
+
+def test_where_parsing():
+    w = parse_where(["year>=2000", "genre:jazz", "bpm>120", "mode=minor", "artist=Björk"])
+    assert "t.year >= ?" in w.sql and "LIKE" in w.sql and "f.major <= 0" in w.sql
+    assert w.params == (2000.0, "%jazz%", 120.0, "Björk")
+    with pytest.raises(MusictextError):
+        parse_where(["colour=blue"])
+    with pytest.raises(MusictextError):
+        parse_where(["year>=soon"])
