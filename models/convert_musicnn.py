@@ -15,6 +15,9 @@ What it does
    The front end uses an exact rewrite (see PERFORMANCE.md): the kernels of channels whose BN
    scale is negative are sign-flipped so the max over frequency runs *before* the BN affine on a
    96x/59x/30x smaller tensor; this gives the same float32 numbers as Conv->ReLU->BN->max.
+   The max is a MaxPool and the front-end convs are zero-padded to a multiple of 16 filters
+   (sliced off after the pool) so ONNX Runtime keeps conv + pool in its blocked NCHWc layout and
+   never reorders the full-size conv output (measured ~3x faster than the straight export).
 3. Exports ONE ONNX graph (opset 17, weights inside the file) with input ``mel`` float32
    [batch, 187, 96] and outputs ``msd_logits`` [B,50], ``msd_penultimate`` [B,200],
    ``mtt_logits`` [B,50], ``mtt_penultimate`` [B,200].
@@ -35,7 +38,7 @@ TensorFlow is only needed here, so use a throwaway venv::
     python3.11 -m venv /tmp/tfvenv
     /tmp/tfvenv/bin/pip install tensorflow-cpu tf-keras torch==2.13.0 onnx onnxruntime librosa numpy soundfile
     /tmp/tfvenv/bin/python models/convert_musicnn.py            # convert + verify + write + quick benchmark
-    /tmp/tfvenv/bin/python models/convert_musicnn.py --bench    # only benchmark the committed audio.onnx vs TF
+    /tmp/tfvenv/bin/python models/convert_musicnn.py --bench  # only time committed audio.onnx vs TF
 
 Options: ``--wheel PATH`` (use an already downloaded wheel), ``--workdir DIR`` (scratch space,
 default a temp dir), ``--no-bench`` (skip the timing), ``--straight`` (export without the
@@ -245,15 +248,24 @@ def build_torch(weights: dict[str, dict[str, np.ndarray]], fast: bool = True):
                 weight = t(k).permute(3, 2, 0, 1).contiguous()
                 bias = t(w[f"{conv}/bias"])
                 scale, shift = (t(a) for a in bn_affine(w, bn))
+                c.channels = k.shape[3]
                 if fast:
                     sign = torch.where(scale < 0, -1.0, 1.0)
                     weight = weight * sign[:, None, None, None]
                     bias = bias * sign
                     c.register_buffer("sign", sign[:, None])
+                    # Zero filters up to a multiple of 16 (sliced off after the max): ONNX Runtime's
+                    # blocked NCHWc kernels then also take the MaxPool, so the full-size conv output
+                    # is never reordered back to NCHW (it pads the conv to 16 channels anyway).
+                    extra = -c.channels % 16
+                    weight = torch.cat([weight, weight.new_zeros((extra,) + tuple(weight.shape[1:]))])
+                    bias = torch.cat([bias, bias.new_zeros(extra)])
+                    c.out_channels = c.channels + extra
                 c.weight = nn.Parameter(weight, requires_grad=False)
                 c.bias = nn.Parameter(bias, requires_grad=False)
                 c.register_buffer("bn_scale", scale[:, None])
                 c.register_buffer("bn_shift", shift[:, None])
+                c.freq_out = N_MELS - k.shape[1] + 1  # static width of the max over frequency
                 self.front.append(c)
                 self.front_kind.append(kind)
             self.mid = nn.ModuleList()
@@ -281,13 +293,16 @@ def build_torch(weights: dict[str, dict[str, np.ndarray]], fast: bool = True):
 
         def forward(self, x):  # x: [B, 1, 187, 96], already input-batch-normalised
             feats = []
-            for c, kind in zip(self.front, self.front_kind):
+            for c, kind in zip(self.front, self.front_kind, strict=True):
                 if fast:
                     # max_f(a*relu(z)+b) == a*relu(max_f z) + b for a > 0, and for a < 0 it is
                     # a*relu(min_f z) + b = a*relu(-max_f(-z)) + b: kernels were pre-multiplied by
                     # sign(a), so one max pass serves both (exact in float32: max commutes with the
                     # monotone per-channel ops and sign flips are exact).
-                    m = c(x).amax(dim=3)  # [B, C, T']
+                    # MaxPool (not ReduceMax): ONNX Runtime keeps it in its blocked NCHWc layout,
+                    # so only the pooled [B, C, T] tensor is reordered, not the full conv output.
+                    z = c(x)
+                    m = F.max_pool2d(z, kernel_size=(1, c.freq_out)).squeeze(3)[:, : c.channels]  # [B, C, T']
                     y = F.relu(m * c.sign) * c.bn_scale + c.bn_shift
                 else:
                     z = F.relu(c(x))
@@ -392,7 +407,8 @@ def compare(onnx_out: dict, tf_out: dict[str, dict]) -> dict:
 
 def passes(cmp: dict) -> bool:
     return all(
-        cmp[n]["max_abs_sigmoid_diff"] <= SIG_TOL and cmp[n]["max_rel_penultimate_err"] <= PEN_TOL for n in NETS
+        cmp[n]["max_abs_sigmoid_diff"] <= SIG_TOL and cmp[n]["max_rel_penultimate_err"] <= PEN_TOL
+        for n in NETS
     )
 
 
@@ -409,7 +425,9 @@ def reference_signal() -> np.ndarray:
     """
     sr = frontend.SAMPLE_RATE
     t = np.arange(6 * sr, dtype=np.float64) / sr
-    chord = sum(0.2 * np.sin(2 * np.pi * f * t) + 0.05 * np.sin(4 * np.pi * f * t) for f in (261.63, 329.63, 392.0))
+    chord = sum(
+        0.2 * np.sin(2 * np.pi * f * t) + 0.05 * np.sin(4 * np.pi * f * t) for f in (261.63, 329.63, 392.0)
+    )
     env = 0.6 + 0.4 * np.cos(2 * np.pi * 2.0 * t)
     clicks = np.zeros_like(t)
     for k in range(12):  # a decaying 60 Hz "kick" every 0.5 s
@@ -438,7 +456,9 @@ def varied_signals() -> list[tuple[str, np.ndarray]]:
             if i % 2 == 0:  # kick: pitch-dropping sine
                 y[s:] += np.sin(2 * np.pi * (50 + 100 * np.exp(-m * 40)) * m) * np.exp(-m * 12)
             if i % 4 == 2:  # snare: noise + tone
-                y[s:] += 0.6 * (rs.uniform(-1, 1, len(m)) + 0.5 * np.sin(2 * np.pi * 190 * m)) * np.exp(-m * 25)
+                y[s:] += (
+                    0.6 * (rs.uniform(-1, 1, len(m)) + 0.5 * np.sin(2 * np.pi * 190 * m)) * np.exp(-m * 25)
+                )
             y[s:] += 0.25 * rs.uniform(-1, 1, len(m)) * np.exp(-m * 200)  # hi-hat
         return y
 
@@ -476,10 +496,23 @@ def varied_signals() -> list[tuple[str, np.ndarray]]:
         ("digital_silence", np.zeros(n, dtype=np.float32)),
         ("fm_bass_pad", norm(bass + 0.4 * chord * (0.5 + 0.5 * np.sin(2 * np.pi * 0.25 * t)), 0.7)),
         ("vibrato_tremolo", norm(np.sin(2 * np.pi * vib) * (0.6 + 0.4 * np.sin(2 * np.pi * 6 * t)), 0.5)),
-        ("clipped_square_loud", np.clip(3.0 * np.sign(np.sin(2 * np.pi * 98 * t)) + 0.5 * saw(392.0), -1, 1).astype(np.float32)),
+        (
+            "clipped_square_loud",
+            np.clip(3.0 * np.sign(np.sin(2 * np.pi * 98 * t)) + 0.5 * saw(392.0), -1, 1).astype(np.float32),
+        ),
         ("plucked_melody", norm(pluck([196.0, 246.94, 293.66, 392.0, 329.63]), 0.8)),
         ("saw_voice_like", norm(formant * (1 + 0.3 * np.sin(2 * np.pi * 4 * t)), 0.5)),
-        ("full_mix", norm(drums() + 0.6 * bass + 0.3 * chord + 0.5 * pluck([440.0, 523.25, 659.25]) + 0.05 * rs.uniform(-1, 1, n), 0.95)),
+        (
+            "full_mix",
+            norm(
+                drums()
+                + 0.6 * bass
+                + 0.3 * chord
+                + 0.5 * pluck([440.0, 523.25, 659.25])
+                + 0.05 * rs.uniform(-1, 1, n),
+                0.95,
+            ),
+        ),
         ("reference_signal", reference_signal()),
         ("short_1s_padded", norm(np.sin(2 * np.pi * 660 * t[:sr]), 0.5)),  # < 1 patch: frontend zero-pads
     ]
@@ -538,7 +571,14 @@ def check_frontend(extract: Path, workdir: Path) -> dict:
         assert ref.shape == ours.shape, (length, ref.shape, ours.shape)
         d = float(np.abs(ref.astype(np.float32) - ours).max())
         max_diff = max(max_diff, d)
-        report["cases"].append({"samples": length, "frames": int(ours_mel.shape[0]), "patches": int(len(ours)), "max_abs_diff": d})
+        report["cases"].append(
+            {
+                "samples": length,
+                "frames": int(ours_mel.shape[0]),
+                "patches": int(len(ours)),
+                "max_abs_diff": d,
+            }
+        )
     # shorter than one patch: musicnn's loop never runs and batch_data raises; frontend zero-pads.
     path = workdir / "fe_short.wav"
     sf.write(str(path), np.zeros(sr, dtype=np.float32) + 0.01, sr, subtype="FLOAT")
@@ -571,8 +611,15 @@ def check_frontend(extract: Path, workdir: Path) -> dict:
 # --------------------------------------------------------------------------------------------
 
 
-def benchmark(onnx_path: Path, mel: np.ndarray, extract: Path | None = None, batches=(1, 8, 32),
-              threads: int = 2, min_patches: int = 64, repeats: int = 3) -> dict:
+def benchmark(
+    onnx_path: Path,
+    mel: np.ndarray,
+    extract: Path | None = None,
+    batches=(1, 8, 32),
+    threads: int = 2,
+    min_patches: int = 64,
+    repeats: int = 3,
+) -> dict:
     """ms per audio minute (both nets) for ONNX Runtime and, if ``extract`` is given, TF original.
 
     Every engine processes the same ``>= min_patches`` patches at each batch size; the best of
@@ -601,14 +648,16 @@ def benchmark(onnx_path: Path, mel: np.ndarray, extract: Path | None = None, bat
         tfm = {net: TFMusicnn(extract, CKPT[net], threads=threads) for net in NETS}
         res["tensorflow_original_both_nets"] = {}
         for b in batches:
+
             def both(x):
                 for m in tfm.values():
                     m.sess.run([m.logits, m.penultimate], feed_dict={m.x: x, m.is_training: False})
+
             res["tensorflow_original_both_nets"][f"batch_{b}"] = round(timeit(both, b), 1)
         import tensorflow as tf
 
         res["tensorflow_version"] = tf.__version__
-    res["unit"] = "ms per minute of audio, both nets (MSD+MTT), best of %d" % repeats
+    res["unit"] = f"ms per minute of audio, both nets (MSD+MTT), best of {repeats}"
     return res
 
 
@@ -676,7 +725,7 @@ def main(argv=None) -> int:
         model = build_torch(weights, fast=fast)
         with torch.no_grad():
             tout = model(torch.from_numpy(mel))
-        tout = {n: v.numpy() for n, v in zip(OUTPUT_NAMES, tout)}
+        tout = {n: v.numpy() for n, v in zip(OUTPUT_NAMES, tout, strict=True)}
         results[f"torch_{label}"] = compare(tout, tf_out)
         p = workdir / f"audio_{label}.onnx"
         export_onnx(model, p)
@@ -694,7 +743,9 @@ def main(argv=None) -> int:
     if not args.straight:
         a = run_onnx(ort_session(onnx_paths["straight"]), mel)
         b = run_onnx(ort_session(onnx_paths["rewritten"]), mel)
-        results["rewritten_vs_straight_onnx_max_abs"] = float(max(np.abs(a[n] - b[n]).max() for n in OUTPUT_NAMES))
+        results["rewritten_vs_straight_onnx_max_abs"] = float(
+            max(np.abs(a[n] - b[n]).max() for n in OUTPUT_NAMES)
+        )
     for key in (f"torch_{final}", f"onnx_{final}"):
         if not passes(results[key]):
             print(f"PARITY FAILED ({key}):", json.dumps(results[key], indent=1))
@@ -708,7 +759,9 @@ def main(argv=None) -> int:
 
     bench = None if args.no_bench else benchmark(onnx_paths[final], mel, extract)
     if bench:
-        bench["onnxruntime_both_nets_straight_export"] = benchmark(onnx_paths["straight"], mel)["onnxruntime_both_nets"]
+        bench["onnxruntime_both_nets_straight_export"] = benchmark(onnx_paths["straight"], mel)[
+            "onnxruntime_both_nets"
+        ]
         print(json.dumps(bench, indent=1))
 
     # 3. everything verified: write into the repository
@@ -743,7 +796,10 @@ def main(argv=None) -> int:
         "tolerances": {"max_abs_sigmoid_diff": SIG_TOL, "max_rel_penultimate_err": PEN_TOL},
         "n_patches": int(len(mel)),
         "signals": [n for n, _ in sigs],
-        "penultimate": "musicnn extractor's 'penultimate' = batch_normalization_10(relu(dense_200(.))) (post-ReLU, post-BN)",
+        "penultimate": (
+            "musicnn extractor's 'penultimate' = "
+            "batch_normalization_10(relu(dense_200(.))): post-ReLU, post-BN"
+        ),
         "batchnorm_epsilon": BN_EPS,
         "onnx_vs_tf": {net: results[f"onnx_{final}"][net] for net in NETS},
         "details": results,
@@ -751,8 +807,10 @@ def main(argv=None) -> int:
         "benchmark": bench,
     }
     (OUT_DIR / "parity_audio.json").write_text(json.dumps(parity, indent=1) + "\n")
-    print(f"wrote {OUT_DIR / 'audio.onnx'} ({(OUT_DIR / 'audio.onnx').stat().st_size / 1e6:.1f} MB), "
-          f"audio_labels.json, parity_audio.json, {REFERENCE_NPZ} ({REFERENCE_NPZ.stat().st_size / 1e3:.0f} KB)")
+    print(
+        f"wrote {OUT_DIR / 'audio.onnx'} ({(OUT_DIR / 'audio.onnx').stat().st_size / 1e6:.1f} MB), "
+        f"audio_labels.json, parity_audio.json, {REFERENCE_NPZ} ({REFERENCE_NPZ.stat().st_size / 1e3:.0f} KB)"
+    )
     return 0
 
 

@@ -33,6 +33,8 @@ TAG_ALIASES: dict[str, tuple[str, ...]] = {
     "female vocalists": ("female singer",),
     "male vocalists": ("male singer",),
     "chillout": ("chill out", "relaxing"),
+    "mellow": ("calm", "gentle"),
+    "solo": ("alone", "unaccompanied", "solo instrument"),
 }
 
 # Measured descriptors, as columns after the 100 tag columns: name -> how it is derived.
@@ -46,8 +48,8 @@ DESCRIPTOR_CONCEPTS: dict[str, tuple[tuple[str, ...], dict[str, float]]] = {
     "minor key": (("minor key", "minor", "in a minor key"), {"major": -1.0}),
     "loud": (("loud", "loudness"), {"loudness": 1.0}),
     "quiet": (("quiet", "soft and quiet"), {"loudness": -1.0}),
-    "bright": (("bright sound", "bright timbre", "brilliant"), {"brightness": 1.0}),
-    "dark": (("dark sound", "dull", "muffled"), {"brightness": -1.0}),
+    "bright": (("bright", "bright sound", "bright timbre", "brilliant"), {"brightness": 1.0}),
+    "dark": (("dark", "dark sound", "dull", "muffled"), {"brightness": -1.0}),
     "percussive": (("percussive", "rhythmic percussion"), {"percussive": 1.0}),
 }
 

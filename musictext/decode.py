@@ -99,6 +99,9 @@ def is_silent(track: TrackAudio, peak_threshold: float = SILENCE_PEAK) -> bool:
 # Sniffing and error reasons
 
 
+_MPEG_SUFFIXES = {".mp3", ".mp2", ".mp1", ".mpga", ".mpeg"}
+
+
 def _sniff(path: Path) -> tuple[str, list[str]]:
     """Return (kind, backend order) from the first bytes of the file."""
     try:
@@ -120,29 +123,37 @@ def _sniff(path: Path) -> tuple[str, list[str]]:
         return "ogg", ["soundfile", "pyav"]
     if head[4:8] == b"ftyp":
         return "mp4", ["pyav"]
-    if head[:3] == b"ID3" or (head[0] == 0xFF and (head[1] & 0xE0) == 0xE0):
-        return "mp3", ["pyav", "soundfile"]
-    return "unknown", ["soundfile", "pyav"]
+    if head[:3] == b"ID3" or (len(head) > 1 and head[0] == 0xFF and (head[1] & 0xE0) == 0xE0):
+        # No libsndfile fallback for MP3: its mpg123 decoder prints "Note: ..." lines to stderr on
+        # damaged files, and FFmpeg's MP3 support is a superset of it anyway.
+        return "mp3", ["pyav"]
+    if path.suffix.lower() in _MPEG_SUFFIXES:  # unrecognised bytes: libsndfile would try mpg123
+        return "unknown", ["pyav"]
+    return "unknown", ["pyav", "soundfile"]
 
 
 def _one_line(exc: BaseException) -> str:
-    text = getattr(exc, "error_string", None) or str(exc) or type(exc).__name__
-    text = " ".join(str(text).split())
-    return text[:200]
+    text = getattr(exc, "strerror", None) if hasattr(exc, "errno") else None  # PyAV: no "[Errno n]"
+    text = text or getattr(exc, "error_string", None) or str(exc) or type(exc).__name__
+    text = " ".join(str(text).split()).rstrip(".")
+    if "does not exist or is not a regular file" in text:  # libsndfile's words for "unknown format"
+        text = "format not recognised"
+    return text[:160]
+
+
+_UNRECOGNISED = ("not recognised", "invalid data", "no audio", "no sample rate", "malformed", "end of file")
 
 
 def _reason(errors: dict[str, BaseException]) -> str:
-    """A one-line reason from the backends' failures."""
+    """A one-line reason from the backends' failures, e.g. "not a recognised audio file (...)"."""
     if not errors:
         return "no audio could be decoded"
     texts = [f"{name}: {_one_line(exc)}" for name, exc in errors.items()]
-    unrecognised = all(
-        isinstance(exc, _NoAudio)
-        or any(k in _one_line(exc).lower() for k in ("not recognised", "invalid data", "format not", "no audio"))
-        for exc in errors.values()
-    )
-    if unrecognised:
-        return "not a recognised audio file (" + "; ".join(texts) + ")"
+    if all(
+        isinstance(e, _NoAudio) or any(k in _one_line(e).lower() for k in _UNRECOGNISED)
+        for e in errors.values()
+    ):
+        return "not a recognised or readable audio file (" + "; ".join(texts) + ")"
     return "cannot decode (" + "; ".join(texts) + ")"
 
 
@@ -208,7 +219,14 @@ class _SoundfileSource:
 _AV_SCALE = {"u8": 128.0, "s16": 32768.0, "s32": 2147483648.0, "s64": 9223372036854775808.0}
 
 
-_AV_DTYPE = {"u8": np.uint8, "s16": np.int16, "s32": np.int32, "s64": np.int64, "flt": np.float32, "dbl": np.float64}
+_AV_DTYPE = {
+    "u8": np.uint8,
+    "s16": np.int16,
+    "s32": np.int32,
+    "s64": np.int64,
+    "flt": np.float32,
+    "dbl": np.float64,
+}
 
 
 class _FrameBatch:
@@ -238,7 +256,9 @@ class _FrameBatch:
             arr = frame.to_ndarray()
             self._flush()
             self.key = None
-            self.done.append(self._mono(arr.reshape(-1, channels).T if not frame.format.is_planar else arr, base))
+            self.done.append(
+                self._mono(arr.reshape(-1, channels).T if not frame.format.is_planar else arr, base)
+            )
         elif frame.format.is_planar:
             if not self.raw:
                 self.raw = [[] for _ in range(channels)]
@@ -558,7 +578,7 @@ class _StreamingMel:
         mel = frontend.log_mel(seg)[_FRAME_OFFSET : _FRAME_OFFSET + (b - a)]
         self.out.append(mel.reshape(p1 - p0, PATCH_FRAMES, frontend.N_MELS))
         for p in range(p0, p1):
-            if (self.keep is not None and p in self.keep) or (self.keep is None and p < self.keep_first):
+            if (p in self.keep) if self.keep is not None else (p < self.keep_first):
                 s = p * PATCH_FRAMES * HOP - self.buf_start
                 w = self.buf[s : s + PATCH_SAMPLES]
                 if w.shape[0] < PATCH_SAMPLES:
@@ -577,23 +597,69 @@ def _even_indices(n_items: int, k: int) -> list[int]:
     return sorted({int((i + 0.5) * n_items / k) for i in range(k)})
 
 
-def _whole(path: Path, block_seconds: float, descriptor_windows: int, info: AudioInfo | None) -> TrackAudio:
-    keep = None
-    if info is not None and info.duration_s:
-        est = (1 + int(info.duration_s * SR) // HOP) // PATCH_FRAMES
-        keep = set(_even_indices(est, descriptor_windows)) if est > 0 else None
-    state: dict = {}
-    mel = _StreamingMel(keep, descriptor_windows)
+def _whole_chunks(path: Path, block_seconds: float, mel: _StreamingMel, state: dict) -> Iterator[np.ndarray]:
+    """Patch chunks of a whole track as they are computed; fills ``state`` as it goes."""
     for block in _stream_16k(path, block_seconds, state):
         mel.feed(block)
+        while mel.out:
+            yield mel.out.pop(0)
     mel.finish()
+    while mel.out:
+        yield mel.out.pop(0)
     n = mel.total
     duration = n / SR
     if duration < MIN_SECONDS:
         if n == 0:
             raise DecodeError("no audio could be decoded", path)
         raise DecodeError(f"too short: {duration:.2f} s", path)
+    if mel.next_patch == 0:  # shorter than one patch: exactly what frontend.patches does
+        y = np.concatenate(mel.head)[:n]
+        state["short_audio"] = y
+        yield frontend.patches(frontend.log_mel(y))
+
+
+def iter_patches(
+    path: str | os.PathLike, block_seconds: float = DEFAULT_BLOCK_SECONDS
+) -> Iterator[np.ndarray]:
+    """Yield a whole track's patches as float32 [m, 187, 96] chunks (m <= 32) while decoding.
+
+    The concatenated chunks equal ``track_patches(path).patches``; memory stays bounded however
+    long the track (``track_patches`` has to hold every patch: ~1.4 MB per minute of audio).
+    """
+    yield from _whole_chunks(Path(path), block_seconds, _StreamingMel(set(), 0), {})
+
+
+def _whole(path: Path, block_seconds: float, descriptor_windows: int, info: AudioInfo | None) -> TrackAudio:
+    keep = None
+    est = 0
+    if info is not None and info.duration_s:
+        est = (1 + int(info.duration_s * SR) // HOP) // PATCH_FRAMES
+        keep = set(_even_indices(est, descriptor_windows)) if est > 0 else None
+    state: dict = {}
+    mel = _StreamingMel(keep, descriptor_windows)
+    # Write chunks straight into one array sized from the header (grown if the header lied), so
+    # the patches are never held twice.
+    cap = est + 1
+    buf = np.empty((cap, PATCH_FRAMES, frontend.N_MELS), dtype=np.float32)
+    at = 0
+    for chunk in _whole_chunks(path, block_seconds, mel, state):
+        m = chunk.shape[0]
+        if at + m > cap:
+            cap = max(2 * cap, at + m)
+            bigger = np.empty((cap, PATCH_FRAMES, frontend.N_MELS), dtype=np.float32)
+            bigger[:at] = buf[:at]
+            buf = bigger
+        buf[at : at + m] = chunk
+        at += m
+    patches = buf[:at] if at >= 0.9 * cap else buf[:at].copy()
+    del buf
+    n = mel.total
+    duration = n / SR
     rms = math.sqrt(mel.sumsq / n)
+    truncated = bool(state.get("truncated", False))
+    header_s = state.get("duration_s")
+    if header_s and duration < 0.9 * header_s - 0.5:  # decoded far less than the header promised
+        truncated = True
     common = dict(
         duration_s=duration,
         analysed_s=duration,
@@ -601,14 +667,13 @@ def _whole(path: Path, block_seconds: float, descriptor_windows: int, info: Audi
         rms=rms,
         mode="whole",
         backend=state.get("backend", "?"),
-        truncated=bool(state.get("truncated", False)),
+        truncated=truncated,
     )
-    if not mel.out:  # shorter than one patch: exactly what frontend.patches does
-        y = np.concatenate(mel.head)[:n] if mel.head else np.zeros(0, dtype=np.float32)
-        patches = frontend.patches(frontend.log_mel(y))
-        return TrackAudio(patches=patches, samples=y, window_starts=(0.0,), padded=True,
-                          window_samples=y.shape[0], **common)
-    patches = np.concatenate(mel.out).astype(np.float32, copy=False)
+    if "short_audio" in state:
+        y = state["short_audio"]
+        return TrackAudio(
+            patches=patches, samples=y, window_starts=(0.0,), padded=True, window_samples=y.shape[0], **common
+        )
     if not mel.kept:  # the header's duration was wrong: keep nothing rather than guess
         samples = np.zeros(0, dtype=np.float32)
         starts: tuple[float, ...] = ()
@@ -741,4 +806,3 @@ def track_patches(
         finally:
             src.close()
     return _whole(path, block_seconds, budget, None)
-

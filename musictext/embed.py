@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from musictext.bundle import Bundle
-from musictext.errors import DecodeError, MusictextError
+from musictext.errors import DecodeError, ModelError, MusictextError
 
 BATCH = 32
 # Descriptor names as stored, in order (musictext.store.audio_features columns).
@@ -75,7 +75,7 @@ def analyse(path: str | Path, tower: AudioTower, budget: int | None) -> TrackFea
     if is_silent(audio):
         raise DecodeError("silent: nothing to analyse", path)
     probs, pooled = tower.run(audio.patches)
-    d = describe(audio.samples)
+    d = describe(audio.samples, window_starts=audio.window_starts or None)
     descriptors = {
         "bpm": d.bpm, "onset_rate": d.onset_rate, "key": d.key, "major": d.major_score,
         "loudness": d.loudness_db, "brightness": d.brightness, "percussive": d.percussive_ratio,
@@ -86,7 +86,8 @@ def analyse(path: str | Path, tower: AudioTower, budget: int | None) -> TrackFea
         analysed_s=float(audio.analysed_s),
         probs=probs.mean(axis=0),
         pooled=pooled.mean(axis=0),
-        descriptors={k: (None if v is None or not np.isfinite(v) else float(v)) for k, v in descriptors.items()},
+        descriptors={k: (None if v is None or not np.isfinite(v) else (int(v) if k == "key" else float(v)))
+                     for k, v in descriptors.items()},
     )
 
 
@@ -107,6 +108,8 @@ def worker_analyse(path: str) -> tuple[str, TrackFeatures | None, str | None]:
     assert _tower is not None
     try:
         return path, analyse(path, _tower, _budget), None
+    except ModelError:
+        raise  # a broken model is not a bad file: stop the run
     except MusictextError as exc:
         return path, None, exc.message
     except MemoryError:

@@ -131,6 +131,7 @@ def index_library(
         from musictext.train.project import reproject  # trained heads: no decoding at all
 
         return reproject(bundle, progress)
+    bundle.file("audio")  # refuse an altered model before touching the library
     choice = choose_device(device)
     progress.note(f"device: {choice.name} ({choice.note})")
     audio_model = bundle.model_id

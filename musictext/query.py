@@ -15,10 +15,12 @@ import numpy as np
 
 from musictext.concepts import Concept
 
-# A span must be at least this close (cosine, MiniLM) to a concept's phrase to count as naming it.
-MATCH_THRESHOLD = 0.55
-# Below this, nothing in the model is near the term at all: say so instead of returning noise.
-UNKNOWN_THRESHOLD = 0.40
+# A span must be at least this close (cosine, MiniLM) to a concept's phrase to count as naming it;
+# below it, near words are false friends ("trumpet" ~ "flute" 0.65, "brass" ~ "metal" 0.60).
+MATCH_THRESHOLD = 0.66
+# Below this, nothing in the model is near a word at all (random strings score ~0.44 here): say so
+# instead of returning confident noise.
+UNKNOWN_THRESHOLD = 0.50
 MAX_SPAN = 3
 
 STOPWORDS = frozenset(
@@ -27,6 +29,7 @@ STOPWORDS = frozenset(
     music musical song songs track tracks tune tunes piece pieces sound sounds sounding playing
     played plays play style kind type like something someone some thing things only just
     one two three mostly mainly full lots i me my we our you your want need find give show
+    instrument instruments
     """.split()
 )
 
@@ -52,7 +55,8 @@ class Match:
 class TermPlan:
     term: Term
     matches: list[Match] = field(default_factory=list)
-    unknown: list[str] = field(default_factory=list)  # spans that named nothing the model knows
+    loose: list[str] = field(default_factory=list)  # words near the model's space but naming no concept
+    unknown: list[str] = field(default_factory=list)  # words the model knows nothing about
     closest: tuple[str, float] | None = None  # for the warning when nothing matched
 
     @property
@@ -127,9 +131,10 @@ class ConceptMatcher:
         sims = self.concept_similarity(self.encode([c[2] for c in cands]))
         best = sims.argmax(axis=1)
         best_sim = sims[np.arange(len(cands)), best]
-        # Greedy, best first, non-overlapping: "church organ" beats "organ" only if it matches better.
+        # Greedy, best first, non-overlapping; on a tie the longer span wins ("minor key" over "minor").
         taken: set[int] = set()
-        for k in np.argsort(-best_sim, kind="stable"):
+        order = sorted(range(len(cands)), key=lambda k: (-round(float(best_sim[k]), 2), cands[k][0] - cands[k][1]))
+        for k in order:
             start, end, text = cands[k]
             if best_sim[k] < MATCH_THRESHOLD:
                 break
@@ -137,9 +142,9 @@ class ConceptMatcher:
                 continue
             taken |= set(range(start, end))
             plan.matches.append(Match(text, int(best[k]), float(best_sim[k])))
-        for start, end, text in cands:
+        for k, (start, end, text) in enumerate(cands):
             if end - start == 1 and start not in taken:
-                plan.unknown.append(text)
+                (plan.loose if best_sim[k] >= UNKNOWN_THRESHOLD else plan.unknown).append(text)
         top = int(np.argmax(best_sim))
         plan.closest = (self.concepts[int(best[top])].name, float(best_sim[top]))
         return plan

@@ -15,6 +15,8 @@ from musictext.config import db_path, index_dir
 from musictext.errors import NotFoundError
 from musictext.filters import matching_ids, parse_where
 from musictext.query import UNKNOWN_THRESHOLD, ConceptMatcher, TermPlan, parse_terms
+
+LOOSE_WEIGHT = 0.5  # a word that names no concept counts half as much as one that does
 from musictext.space import Space, bundle_concepts, load_space
 from musictext.store import Store, TrackRow
 
@@ -92,19 +94,30 @@ class Library:
             for m in plan.matches:
                 outcome.understood.append((m.span, self.concepts[m.concept].name, round(m.similarity, 3)))
             if plan.matched:
-                continue
-            closest, sim = plan.closest or ("", 0.0)
-            if sim < UNKNOWN_THRESHOLD:
-                outcome.warnings.append(
-                    f"nothing in the model is close to {plan.term.text!r} (closest: {closest!r}, "
-                    f"similarity {sim:.2f}); its ranking is a guess"
-                )
-            vec = self.text.encode([plan.term.text])[0]
-            all_joint = self.space.joint_scores(vec)
-            z = (self.space.joint_scores(vec, rows) - all_joint.mean()) / max(all_joint.std(), 1e-6)
-            scores += plan.term.weight * z
-            total_weight += abs(plan.term.weight)
+                # Words near the space that name no concept still count, softly, through the joint space.
+                soft = [(w, LOOSE_WEIGHT) for w in plan.loose]
+            else:
+                soft = [(plan.term.text, 1.0)]
+                closest, sim = plan.closest or ("", 0.0)
+                if sim < UNKNOWN_THRESHOLD:
+                    outcome.warnings.append(
+                        f"nothing in the model is close to {plan.term.text!r} (closest: {closest!r}, "
+                        f"similarity {sim:.2f}); its ranking is a guess"
+                    )
+            if plan.matched and plan.unknown:
+                outcome.warnings.append(f"ignored {', '.join(map(repr, plan.unknown))}: nothing in the model is close")
+            for text, share in soft:
+                scores += plan.term.weight * share * self.joint_z(text, rows)
+                total_weight += abs(plan.term.weight) * share
+                outcome.understood.append((text, "(joint space)", share))
         return scores / max(total_weight, 1e-9), outcome, weights
+
+    def joint_z(self, text: str, rows: np.ndarray | None) -> np.ndarray:
+        """Similarity of each track's joint vector to ``text``, standardised over the library."""
+        vec = self.text.encode([text])[0]
+        everything = self.space.joint_scores(vec)
+        part = everything if rows is None else everything[rows]
+        return (part - everything.mean()) / max(float(everything.std()), 1e-6)
 
     def explain(self, row: int, weights: dict[int, float]) -> tuple[tuple[str, float], ...]:
         parts = []

@@ -37,7 +37,9 @@ def reference_signal() -> np.ndarray:
     """
     sr = frontend.SAMPLE_RATE
     t = np.arange(6 * sr, dtype=np.float64) / sr
-    chord = sum(0.2 * np.sin(2 * np.pi * f * t) + 0.05 * np.sin(4 * np.pi * f * t) for f in (261.63, 329.63, 392.0))
+    chord = sum(
+        0.2 * np.sin(2 * np.pi * f * t) + 0.05 * np.sin(4 * np.pi * f * t) for f in (261.63, 329.63, 392.0)
+    )
     env = 0.6 + 0.4 * np.cos(2 * np.pi * 2.0 * t)
     clicks = np.zeros_like(t)
     for k in range(12):  # a decaying 60 Hz "kick" every 0.5 s
@@ -87,7 +89,7 @@ def test_frontend_matches_stored_mel(ref):
 
 
 def test_onnx_matches_tensorflow(session, ref):
-    out = dict(zip(OUTPUTS, session.run(None, {"mel": ref["mel"]})))
+    out = dict(zip(OUTPUTS, session.run(None, {"mel": ref["mel"]}), strict=True))
     for net in NETS:
         sig_diff = np.abs(_sigmoid(out[f"{net}_logits"]) - ref[f"{net}_prob"]).max()
         assert sig_diff <= SIG_TOL, (net, sig_diff)
@@ -101,7 +103,7 @@ def test_batch_size_does_not_change_results(session, ref):
     both = session.run(None, {"mel": ref["mel"]})
     for i in range(len(ref["mel"])):
         single = session.run(None, {"mel": ref["mel"][i : i + 1]})
-        for a, b in zip(single, both):
+        for a, b in zip(single, both, strict=True):
             np.testing.assert_allclose(a[0], b[i], rtol=0, atol=1e-5)
 
 

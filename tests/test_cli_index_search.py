@@ -1,0 +1,159 @@
+"""End to end: the real CLI, the real committed models, tiny real audio."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from tests.conftest import SR, tone
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def mt(*args: str, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
+    proc = subprocess.run([sys.executable, "-m", "musictext", *args], capture_output=True, text=True,
+                          env=env or os.environ.copy(), cwd=ROOT)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"musictext {' '.join(args)} -> {proc.returncode}\n{proc.stderr}")
+    return proc
+
+
+def last_json(text: str) -> dict:
+    return json.loads([line for line in text.splitlines() if line.startswith("{")][-1])
+
+
+def json_lines(text: str) -> list[dict]:
+    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+
+
+def test_index_then_search_every_format(library):
+    proc = mt("index", str(library), "--json")
+    report = last_json(proc.stdout)
+    assert report["indexed"] == 6 and report["failed"] == 0
+    assert report["audio_seconds"] > 30 and report["wall_seconds"] > 0
+    hits = json_lines(mt("search", "noise", "-n", "10", "--json").stdout)
+    assert len(hits) == 6 and [h["rank"] for h in hits] == list(range(1, 7))
+    assert all(Path(h["path"]).is_absolute() and Path(h["path"]).exists() for h in hits)
+    assert hits[0]["score"] >= hits[-1]["score"]
+    assert {"artist", "title", "duration"} <= set(hits[0])
+    paths = mt("search", "piano", "--paths", "-n", "3").stdout.split("\n")
+    assert len([p for p in paths if p]) == 3
+    # unchanged the second time
+    again = last_json(mt("index", str(library), "--json").stdout)
+    assert again["indexed"] == 0 and again["unchanged"] == 6
+
+
+def test_search_explain_where_and_unknown_words(library):
+    mt("index", str(library))
+    out = json_lines(mt("search", "slow quiet", "--explain", "--json", "-n", "2").stdout)
+    assert out[0]["why"] and {w["concept"] for w in out[0]["why"]} <= {"slow", "quiet"}
+    filtered = json_lines(mt("search", "rock", "--where", "duration<5", "--json").stdout)
+    assert filtered and all(h["duration"] < 5 for h in filtered)
+    none = mt("search", "rock", "--where", "year>=3000", "--json")
+    assert none.returncode == 0 and json_lines(none.stdout) == [] and "no track matches" in none.stderr
+    junk = mt("search", "qwzxv blorft", "--json")
+    assert "nothing in the model is close" in junk.stderr
+    bad = mt("search", "rock", "--where", "colour=red", check=False)
+    assert bad.returncode == 1 and "unknown field" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_similar_indexed_and_outside_file(library, tmp_path):
+    mt("index", str(library))
+    seed = library / "busy" / "clicks.wav"
+    hits = json_lines(mt("similar", str(seed), "--json", "-n", "3").stdout)
+    assert len(hits) == 3 and all(h["path"] != str(seed) for h in hits)
+    outside = tmp_path / "outside.wav"
+    sf.write(outside, tone(6, (440.0,), seed=2, clicks_per_s=6), SR)
+    hits = json_lines(mt("similar", str(outside), "--json", "-n", "2").stdout)
+    assert len(hits) == 2
+
+
+def test_moved_renamed_deleted_and_copied(library):
+    mt("index", str(library))
+    (library / "calm" / "chord.flac").rename(library / "busy" / "renamed chord.flac")
+    (library / "busy" / "noise.flac").unlink()
+    shutil.copy(library / "calm" / "low hum.wav", library / "calm" / "low hum copy.wav")
+    report = last_json(mt("index", str(library), "--json").stdout)
+    assert report["moved"] == 2 and report["removed"] == 1 and report["indexed"] == 0
+    status = last_json(mt("status", "--json").stdout)
+    assert status["tracks"] == 6
+
+
+def test_bad_files_are_skipped_with_one_line_each(library):
+    bad = library / "bad"
+    bad.mkdir()
+    (bad / "empty.mp3").write_bytes(b"")
+    (bad / "text.flac").write_text("not audio at all\n" * 50)
+    sf.write(bad / "short.wav", tone(0.2), SR)
+    sf.write(bad / "silence.wav", np.zeros(SR * 5, np.float32), SR)
+    shutil.copy(library / "busy" / "tone.mp3", bad / "mp3 named.wav")
+    os.symlink(bad / "missing.mp3", bad / "dangling.mp3")
+    proc = mt("index", str(library), "--json")
+    report = last_json(proc.stdout)
+    skipped = [line for line in proc.stderr.splitlines() if line.startswith("skipping ")]
+    assert report["failed"] == 5 and report["indexed"] == 7, proc.stderr
+    assert len(skipped) == 5 and "Traceback" not in proc.stderr
+    status = last_json(mt("status", "--json").stdout)
+    assert {Path(e["path"]).name for e in status["errors"]} == {
+        "empty.mp3", "text.flac", "short.wav", "silence.wav", "dangling.mp3"}
+    # unchanged bad files are not retried, but still reported
+    again = mt("index", str(library), "--json")
+    assert last_json(again.stdout)["failed"] == 5 and "unchanged since the last run" in again.stderr
+
+
+def test_empty_library_and_missing_path(tmp_path):
+    proc = mt("search", "jazz", check=False)
+    assert proc.returncode == 3 and "musictext index" in proc.stderr
+    proc = mt("index", str(tmp_path / "nope"), check=False)
+    assert proc.returncode == 3 and "no such file" in proc.stderr
+
+
+def _many_tracks(root: Path, n: int) -> None:
+    root.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        sf.write(root / f"t{i:03d}.wav", tone(6, (110.0 * (1 + i % 7) + i,), seed=i, clicks_per_s=i % 5), SR)
+
+
+def test_kill_mid_index_then_resume(tmp_path):
+    music = tmp_path / "many"
+    _many_tracks(music, 40)
+    proc = subprocess.Popen([sys.executable, "-m", "musictext", "index", str(music), "--json", "-q"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
+    home = Path(os.environ["MUSICTEXT_HOME"])
+    deadline = time.time() + 120
+    import sqlite3
+
+    def count() -> int:
+        try:
+            con = sqlite3.connect(home / "library.sqlite3", timeout=1)
+            return con.execute("SELECT COUNT(*) FROM tracks").fetchone()[0]
+        except sqlite3.Error:
+            return 0
+
+    while time.time() < deadline and count() < 16 and proc.poll() is None:
+        time.sleep(0.2)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done = count()
+    assert 0 < done < 40, "kill came too late or too early to test resuming"
+    report = last_json(mt("index", str(music), "--json").stdout)
+    assert report["unchanged"] == done and report["indexed"] == 40 - done
+    assert last_json(mt("status", "--json").stdout)["tracks"] == 40
+
+
+def test_concurrent_index_exits_with_message(library):
+    from musictext.indexer import library_lock
+
+    with library_lock():
+        proc = mt("index", str(library), check=False)
+    assert proc.returncode == 4 and "another musictext process" in proc.stderr
