@@ -640,7 +640,13 @@ def benchmark(
             best = min(best, (time.perf_counter() - t0) / (done * PATCH_SECONDS / 60.0))
         return best * 1000.0
 
-    res = {"threads": threads, "n_patches": len(data), "audio_minutes": minutes, "onnxruntime_both_nets": {}}
+    res = {
+        "load_avg_1min_at_start": round(os.getloadavg()[0], 2),
+        "threads": threads,
+        "n_patches": len(data),
+        "audio_minutes": minutes,
+        "onnxruntime_both_nets": {},
+    }
     sess = ort_session(onnx_path, threads)
     for b in batches:
         res["onnxruntime_both_nets"][f"batch_{b}"] = round(timeit(lambda x: sess.run(None, {"mel": x}), b), 1)

@@ -7,7 +7,7 @@ import sys
 import typer
 
 from musictext import __version__
-from musictext.cli import index, models, search, status
+from musictext.cli import index, models, search, status, tag
 from musictext.errors import ExitCode, MusictextError
 
 app = typer.Typer(
@@ -38,6 +38,7 @@ def main_options(
 app.command("index")(index.index_command)
 app.command("search")(search.search_command)
 app.command("similar")(search.similar_command)
+app.command("tag")(tag.tag_command)
 app.command("status")(status.status_command)
 app.add_typer(models.app, name="models")
 
@@ -59,10 +60,9 @@ def main() -> None:
         sys.exit(ExitCode.INTERRUPTED)
     except SystemExit:
         raise
-    except Exception as exc:  # click usage errors come through here in non-standalone mode
-        import click
-
-        if isinstance(exc, click.ClickException):
+    except Exception as exc:
+        # Usage errors (Typer may vendor its own click, so recognise them by shape).
+        if hasattr(exc, "show") and isinstance(getattr(exc, "exit_code", None), int):
             exc.show()
             sys.exit(exc.exit_code)
         raise
