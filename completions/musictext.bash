@@ -7,14 +7,15 @@ _musictext() {
     [[ $w == -* ]] && continue
     next="${cmd:+$cmd }$w"
     case "$next" in
-      "index"|"search"|"similar"|"status"|"models"|"models list"|"models verify") cmd="$next";;
+      "index"|"search"|"similar"|"tag"|"status"|"models"|"models list"|"models verify") cmd="$next";;
     esac
   done
   case "$cmd" in
-    "") words="index models search similar status --help --version -V";;
+    "") words="index models search similar status tag --help --version -V";;
     "index") words="--device --exclude --full --help --jobs --json --model --no-prune --prune --quiet --wait --windows -j -q";;
     "search") words="--explain --help --json --limit --model --paths --where -n -w";;
     "similar") words="--help --json --limit --model --paths --where -n -w";;
+    "tag") words="--csv --dry-run --field --field-name --help --history --json --min-margin --mode --model --scores --threshold --top-k --touch --undo --vocab --where --write -k -n -v -w";;
     "status") words="--errors --help --json";;
     "models") words="list verify --help";;
     "models list") words="--help --json";;

@@ -5,6 +5,7 @@ complete -c musictext -n '__fish_use_subcommand' -a models -d 'List and verify m
 complete -c musictext -n '__fish_use_subcommand' -a search -d 'Find tracks that match a description.'
 complete -c musictext -n '__fish_use_subcommand' -a similar -d 'Find tracks that sound like a given file.'
 complete -c musictext -n '__fish_use_subcommand' -a status -d 'Show the library: where it is, how many tracks per model,...'
+complete -c musictext -n '__fish_use_subcommand' -a tag -d 'Tag tracks zero-shot with any vocabulary; --write puts...'
 complete -c musictext -n '__fish_use_subcommand' -l help
 complete -c musictext -n '__fish_use_subcommand' -l version
 complete -c musictext -n '__fish_use_subcommand' -s V
@@ -42,6 +43,29 @@ complete -c musictext -n '__fish_seen_subcommand_from similar' -l where
 complete -c musictext -n '__fish_seen_subcommand_from similar' -s n
 complete -c musictext -n '__fish_seen_subcommand_from similar' -s w
 complete -c musictext -n '__fish_seen_subcommand_from similar' -F
+complete -c musictext -n '__fish_seen_subcommand_from tag' -l csv
+complete -c musictext -n '__fish_seen_subcommand_from tag' -l dry-run
+complete -c musictext -n '__fish_seen_subcommand_from tag' -l field
+complete -c musictext -n '__fish_seen_subcommand_from tag' -l field-name
+complete -c musictext -n '__fish_seen_subcommand_from tag' -l help
+complete -c musictext -n '__fish_seen_subcommand_from tag' -l history
+complete -c musictext -n '__fish_seen_subcommand_from tag' -l json
+complete -c musictext -n '__fish_seen_subcommand_from tag' -l min-margin
+complete -c musictext -n '__fish_seen_subcommand_from tag' -l mode
+complete -c musictext -n '__fish_seen_subcommand_from tag' -l model
+complete -c musictext -n '__fish_seen_subcommand_from tag' -l scores
+complete -c musictext -n '__fish_seen_subcommand_from tag' -l threshold
+complete -c musictext -n '__fish_seen_subcommand_from tag' -l top-k
+complete -c musictext -n '__fish_seen_subcommand_from tag' -l touch
+complete -c musictext -n '__fish_seen_subcommand_from tag' -l undo
+complete -c musictext -n '__fish_seen_subcommand_from tag' -l vocab
+complete -c musictext -n '__fish_seen_subcommand_from tag' -l where
+complete -c musictext -n '__fish_seen_subcommand_from tag' -l write
+complete -c musictext -n '__fish_seen_subcommand_from tag' -s k
+complete -c musictext -n '__fish_seen_subcommand_from tag' -s n
+complete -c musictext -n '__fish_seen_subcommand_from tag' -s v
+complete -c musictext -n '__fish_seen_subcommand_from tag' -s w
+complete -c musictext -n '__fish_seen_subcommand_from tag' -F
 complete -c musictext -n '__fish_seen_subcommand_from status' -l errors
 complete -c musictext -n '__fish_seen_subcommand_from status' -l help
 complete -c musictext -n '__fish_seen_subcommand_from status' -l json

@@ -18,10 +18,22 @@ class DeviceChoice:
     note: str  # why, for the one line the CLI prints
 
 
-def available_providers() -> list[str]:
-    import onnxruntime as ort
+NO_RUNTIME = (
+    'no ONNX runtime is installed: pip install "musictext[cpu]" (or "musictext[gpu]" for an NVIDIA GPU)'
+)
 
-    return list(ort.get_available_providers())
+
+def onnxruntime():
+    """The onnxruntime module, or a one-line DependencyError saying which extra to install."""
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise DependencyError(NO_RUNTIME) from None
+    return ort
+
+
+def available_providers() -> list[str]:
+    return list(onnxruntime().get_available_providers())
 
 
 def _cuda_usable() -> tuple[bool, str]:
@@ -29,6 +41,17 @@ def _cuda_usable() -> tuple[bool, str]:
     if not (os.path.exists("/proc/driver/nvidia/version") or os.environ.get("MUSICTEXT_ASSUME_CUDA")):
         return False, "no NVIDIA driver found"
     return True, "CUDA provider and NVIDIA driver present"
+
+
+def _both_runtimes_installed() -> bool:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        version("onnxruntime")
+        version("onnxruntime-gpu")
+    except PackageNotFoundError:
+        return False
+    return True
 
 
 def choose_device(device: str = "auto", available: list[str] | None = None) -> DeviceChoice:
@@ -41,6 +64,9 @@ def choose_device(device: str = "auto", available: list[str] | None = None) -> D
         return DeviceChoice(("CPUExecutionProvider",), "cpu", "asked for CPU")
     if has_cuda:
         usable, why = _cuda_usable()
+    elif _both_runtimes_installed():
+        usable, why = False, ("onnxruntime and onnxruntime-gpu are both installed and the CPU build won; "
+                              "fix: pip uninstall -y onnxruntime onnxruntime-gpu && pip install onnxruntime-gpu")
     else:
         usable, why = False, "onnxruntime has no CUDA provider (install the 'gpu' extra)"
     if device == "cuda":
@@ -54,7 +80,7 @@ def choose_device(device: str = "auto", available: list[str] | None = None) -> D
 
 def make_session(path: Path, providers: tuple[str, ...] = ("CPUExecutionProvider",), threads: int | None = None):
     """An InferenceSession with the thread count we choose (no spinning between two pools)."""
-    import onnxruntime as ort
+    ort = onnxruntime()
 
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL

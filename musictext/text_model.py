@@ -71,16 +71,12 @@ class TextEncoder:
         return self._session
 
     def _make_session(self):
-        import onnxruntime as ort
+        from musictext.runtime import make_session
 
         if not self.onnx_path.is_file():
             raise FileNotFoundError(f"text model not found: {self.onnx_path}")
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = self.threads
-        so.inter_op_num_threads = 1
-        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        providers = self.providers or ["CPUExecutionProvider"]
-        sess = ort.InferenceSession(str(self.onnx_path), so, providers=providers)
+        providers = tuple(self.providers or ["CPUExecutionProvider"])
+        sess = make_session(self.onnx_path, providers, self.threads)
         self._input_names = {i.name for i in sess.get_inputs()}
         missing = {"input_ids", "attention_mask"} - self._input_names
         if missing:
