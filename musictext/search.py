@@ -130,7 +130,12 @@ class Library:
     def results(self, scores: np.ndarray, rows: np.ndarray | None, n: int, exclude: set[int] = frozenset(),
                 weights: dict[int, float] | None = None) -> list[SearchResult]:
         n = min(n, len(scores))
-        order = np.argsort(-scores, kind="stable")
+        want = min(len(scores), n + len(exclude))
+        if want < len(scores) // 4:  # top-k without sorting a large library
+            top = np.argpartition(-scores, want - 1)[:want]
+            order = top[np.argsort(-scores[top], kind="stable")]
+        else:
+            order = np.argsort(-scores, kind="stable")
         picked = []
         for i in order:
             row = int(i if rows is None else rows[i])

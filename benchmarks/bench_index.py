@@ -1,0 +1,310 @@
+"""Indexing and search speed and memory, measured side by side in one run.
+
+    python benchmarks/bench_index.py all          # everything below, in order
+    python benchmarks/bench_index.py whole        # --full indexing vs the TensorFlow musicnn reference
+    python benchmarks/bench_index.py sampled      # tracks/hour for 4-minute MP3s, per window budget
+    python benchmarks/bench_index.py long         # peak memory indexing one 60-minute MP3
+    python benchmarks/bench_index.py search       # cold `musictext search` at 10k and 100k tracks
+    python benchmarks/bench_index.py inprocess    # query time at 1M vectors, in process
+
+Audio is generated (numpy, encoded to MP3 with PyAV) under $TMPDIR/musictext-bench; large
+libraries for search are synthetic vectors written straight into a store. The TensorFlow
+reference runs musicnn's own way (librosa.load at 16 kHz, both nets, batches of 16) in the
+conversion venv (--tf-python; skipped when there is none).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _results import machine, table, write_section  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+WORK = Path(os.environ.get("TMPDIR", "/tmp")) / "musictext-bench"
+MT = [sys.executable, "-m", "musictext"]
+
+
+def synth_music(seconds: float, seed: int, sr: int = 44100) -> np.ndarray:
+    """Stereo music-like audio: chords changing every 2 s, a bass line, and drums."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * sr)
+    t = np.arange(n) / sr
+    y = np.zeros(n, np.float32)
+    bar = 2 * sr
+    for start in range(0, n, bar):
+        root = 110 * 2 ** (rng.integers(0, 12) / 12)
+        seg = slice(start, min(n, start + bar))
+        for ratio in (1, 1.25, 1.5, 2):
+            y[seg] += 0.12 * np.sin(2 * np.pi * root * ratio * t[seg]) * np.exp(-(t[seg] - t[start]) * 0.7)
+    beat = int(sr * 60 / rng.integers(70, 160))
+    for start in range(0, n - 4000, beat):
+        y[start : start + 4000] += rng.normal(0, 0.25, 4000).astype(np.float32) * np.exp(-np.arange(4000) / 500)
+    y /= max(1e-9, np.abs(y).max() / 0.8)
+    return np.stack([y, 0.9 * y], axis=1)
+
+
+def write_mp3(path: Path, audio: np.ndarray, sr: int = 44100, bitrate: int = 192000) -> None:
+    import av
+
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libmp3lame", rate=sr)
+        stream.bit_rate = bitrate
+        stream.layout = "stereo"
+        block = 1152 * 8
+        for i in range(0, len(audio), block):
+            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(audio[i : i + block].T, np.float32),
+                                               format="fltp", layout="stereo")
+            frame.sample_rate = sr
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+
+
+def mp3_library(name: str, count: int, seconds: float) -> Path:
+    folder = WORK / name
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        path = folder / f"track{i:03d}.mp3"
+        if not path.exists():
+            write_mp3(path, synth_music(seconds, seed=i))
+    return folder
+
+
+def run_timed(cmd: list[str], env: dict | None = None) -> tuple[float, int, str]:
+    """(wall seconds, peak RSS MiB, stdout) of a command, via /usr/bin/time."""
+    t0 = time.perf_counter()
+    proc = subprocess.run(["/usr/bin/time", "-f", "MAXRSS %M", *cmd], capture_output=True, text=True,
+                          env=env or os.environ.copy(), cwd=REPO)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr[-2000:]}")
+    rss = int(proc.stderr.rsplit("MAXRSS", 1)[1].split()[0]) // 1024
+    return wall, rss, proc.stdout
+
+
+def fresh_home() -> dict:
+    return dict(os.environ, MUSICTEXT_HOME=tempfile.mkdtemp(prefix="mt-bench-home-"))
+
+
+# whole-track vs TensorFlow ---------------------------------------------------------------------
+TF_SCRIPT = r"""
+import json, sys, time, os
+sys.path.insert(0, sys.argv[1])
+import numpy as np, librosa
+import convert_musicnn as c
+from pathlib import Path
+work = Path(sys.argv[2]); files = sys.argv[3:]
+_, extract = c.fetch_wheel(work)
+c.import_musicnn(extract)
+nets = {n: c.TFMusicnn(extract, c.CKPT[n], threads=2) for n in c.NETS}
+t0 = time.perf_counter(); audio_s = 0.0
+for f in files:
+    y, sr = librosa.load(f, sr=16000)  # musicnn's extractor: librosa load, mono, 16 kHz
+    audio_s += len(y) / 16000
+    mel = librosa.feature.melspectrogram(y=y, sr=16000, hop_length=256, n_fft=512, n_mels=96).T
+    mel = np.log10(10000 * mel.astype(np.float32) + 1)  # float32: musicnn's float16 overflows on NumPy 2
+    n = len(mel) // 187
+    batch = mel[: n * 187].reshape(n, 187, 96)
+    for m in nets.values():
+        for i in range(0, n, 16):
+            m.sess.run([m.logits, m.penultimate], feed_dict={m.x: batch[i:i+16], m.is_training: False})
+print(json.dumps({"wall": time.perf_counter() - t0, "audio_s": audio_s}))
+"""
+
+
+def bench_whole(tf_python: str | None) -> str:
+    lib = mp3_library("whole", 6, 240)
+    files = sorted(str(p) for p in lib.glob("*.mp3"))
+    audio_s = 6 * 240.0
+    wall, rss, out = run_timed([*MT, "index", str(lib), "--full", "--json", "-q"], fresh_home())
+    report = json.loads(out.strip().splitlines()[-1])
+    rows = [["musictext index --full (whole command, start-up included)", wall, audio_s / wall, rss]]
+    if tf_python:
+        script = WORK / "tf_reference.py"
+        script.write_text(TF_SCRIPT)
+        env = dict(os.environ, TF_USE_LEGACY_KERAS="1", TF_CPP_MIN_LOG_LEVEL="3")
+        t_wall, t_rss, t_out = run_timed([tf_python, str(script), str(REPO / "models"), str(WORK / "convert"), *files], env)
+        tf = json.loads(t_out.strip().splitlines()[-1])
+        rows.append(["TensorFlow musicnn reference (decode + mel + both nets; import and graph build excluded)",
+                     tf["wall"], tf["audio_s"] / tf["wall"], t_rss])
+        rows.append(["TensorFlow musicnn reference (whole process)", t_wall, tf["audio_s"] / t_wall, t_rss])
+    ratio = f"\n\nmusictext whole-track speed / TF reference (processing only): **{rows[0][2] / rows[1][2]:.2f}x**" if tf_python else ""
+    return ("### Whole-track indexing vs the TensorFlow reference\n\n"
+            f"6 generated 4-minute 192 kb/s stereo MP3s ({audio_s / 60:.0f} min of audio); "
+            f"musictext indexed {report['indexed']} files.\n\n"
+            + table(["pipeline", "wall s", "x real time", "peak RSS MiB"], rows) + ratio)
+
+
+# sampled mode ------------------------------------------------------------------------------------
+def bench_sampled(budgets: list[int]) -> str:
+    lib = mp3_library("sampled", 24, 240)
+    rows = []
+    for budget in budgets:
+        args = ["--full"] if budget == 0 else ["--windows", str(budget)]
+        wall, rss, out = run_timed([*MT, "index", str(lib), *args, "--json", "-q"], fresh_home())
+        report = json.loads(out.strip().splitlines()[-1])
+        rows.append(["whole" if budget == 0 else budget, report["indexed"], wall, report["indexed"] / wall * 3600, rss])
+    return ("### Sampled mode: 4-minute MP3 tracks per hour (2 cores)\n\n"
+            "24 generated 4-minute 192 kb/s stereo MP3s, a fresh library each time, whole command timed "
+            "(start-up and model load included).\n\n"
+            + table(["windows per track", "tracks", "wall s", "tracks/hour", "peak RSS MiB"], rows))
+
+
+# one long file -----------------------------------------------------------------------------------
+def bench_long() -> str:
+    lib = WORK / "long"
+    lib.mkdir(parents=True, exist_ok=True)
+    path = lib / "sixty-minutes.mp3"
+    if not path.exists():
+        write_mp3(path, np.concatenate([synth_music(300, seed=s) for s in range(12)]))
+    rows = []
+    for label, args in (("whole (--full)", ["--full"]), ("sampled (8 windows)", [])):
+        wall, rss, _ = run_timed([*MT, "index", str(lib), *args, "--json", "-q", "-j", "1"], fresh_home())
+        rows.append([label, wall, 3600 / wall, rss])
+    base_wall, base_rss, _ = run_timed([sys.executable, "-c", "import musictext.indexer, musictext.decode, librosa, onnxruntime"])
+    rows.append(["baseline: importing the libraries only", base_wall, "", base_rss])
+    return ("### One 60-minute MP3 (streaming decode)\n\n"
+            + table(["mode", "wall s", "x real time", "peak RSS MiB"], rows))
+
+
+# cold search at scale ----------------------------------------------------------------------------
+def synthetic_library(home: Path, n: int) -> None:
+    """n tracks with plausible features written straight into a store, then the derived indexes."""
+    os.environ["MUSICTEXT_HOME"] = str(home)
+    from musictext.bundle import get_bundle
+    from musictext.config import db_path
+    from musictext.indexer import refresh_derived
+    from musictext.store import Store
+    from musictext.textspace import joint_vectors, text_side
+
+    bundle = get_bundle()
+    tags = text_side(bundle).tag_embeddings()
+    rng = np.random.default_rng(0)
+    with Store(db_path()) as store:
+        if store.count_tracks() >= n:
+            return
+        with store.batch():
+            for start in range(0, n, 5000):
+                k = min(5000, n - start)
+                probs = rng.beta(0.3, 2.0, size=(k, 100)).astype(np.float32)
+                joint = joint_vectors(probs, tags)
+                for i in range(k):
+                    tid = store.upsert_track(f"/music/artist{(start + i) % 997}/track{start + i}.mp3", 5_000_000,
+                                             0, f"h{start + i}", 240.0, {"artist": [f"Artist {(start + i) % 997}"]})
+                    store.put_features(tid, bundle.model_id, {
+                        "mode": "sampled:8", "analysed_s": 24.0, "probs": probs[i], "pooled": np.zeros(400, np.float32),
+                        "descriptors": {"bpm": float(rng.uniform(60, 180)), "onset_rate": float(rng.uniform(0.5, 8)),
+                                        "key": int(rng.integers(0, 12)), "major": float(rng.uniform(-1, 1)),
+                                        "loudness": float(rng.uniform(-30, -8)), "brightness": float(rng.uniform(500, 4000)),
+                                        "percussive": float(rng.uniform(0, 1))}})
+                    store.put_vector(tid, bundle.model_id, joint[i])
+            store.bump_generation(bundle.model_id)
+        refresh_derived(store, bundle)
+
+
+def bench_search(sizes: list[int]) -> str:
+    rows = []
+    for n in sizes:
+        home = WORK / f"search-{n}"
+        subprocess.run([sys.executable, __file__, "_build", str(home), str(n)], check=True, cwd=REPO)
+        env = dict(os.environ, MUSICTEXT_HOME=str(home))
+        for query in ("a slow cello piece", "sunny beach day"):
+            run_timed([*MT, "search", query, "-n", "20", "--json"], env)  # warm the OS file cache and text cache
+            walls, rsss = [], []
+            for _ in range(7):
+                wall, rss, out = run_timed([*MT, "search", query, "-n", "20", "--json"], env)
+                walls.append(wall)
+                rsss.append(rss)
+            assert out.count("\n") == 20
+            rows.append([f"{n:,}", query, statistics.median(walls), min(walls), max(rsss)])
+        walls = [run_timed([*MT, "similar", "/music/artist1/track1.mp3", "-n", "20", "--json"], env)[0] for _ in range(5)]
+        rows.append([f"{n:,}", "similar (HNSW at >= 20k)", statistics.median(walls), min(walls), ""])
+    start = [run_timed([*MT, "--help"])[0] for _ in range(5)]
+    rows.append(["-", "`musictext --help` (start-up alone)", statistics.median(start), min(start), ""])
+    return ("### Cold `musictext search` (a new process each time)\n\n"
+            "Synthetic libraries (random tag probabilities, real joint vectors); 7 runs after one warm-up, "
+            "so the OS file cache is warm but every run starts Python, loads the text tower and maps the "
+            "library anew. The query text is cached after its first use; new words cost one text-tower call "
+            "(~10 ms).\n\n" + table(["tracks", "query", "median s", "best s", "peak RSS MiB"], rows))
+
+
+def bench_inprocess(n: int) -> str:
+    import resource
+
+    from musictext.concepts import build_concepts, concept_weights_to_columns
+    from musictext.space import Space
+
+    rng = np.random.default_rng(0)
+    base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    raw = rng.normal(size=(n, 106)).astype(np.float32)
+    joint = rng.normal(size=(n, 384)).astype(np.float32)
+    joint /= np.linalg.norm(joint, axis=1, keepdims=True)
+    space = Space("bench", np.arange(n, dtype=np.int64), raw, raw.mean(0), raw.std(0), joint)
+    concepts = build_concepts([f"t{i}" for i in range(100)], ["mtt"] * 100)
+    cols = concept_weights_to_columns(concepts, {0: 1.0, 5: 0.7}, raw.shape[1])
+    q = joint[0]
+
+    def topk(scores: np.ndarray, k: int = 20) -> np.ndarray:
+        idx = np.argpartition(-scores, k)[:k]
+        return idx[np.argsort(-scores[idx])]
+
+    rows = []
+    for label, fn in (("concept query (search): scores + top 20", lambda: topk(space.concept_scores(cols))),
+                      ("joint-space query (similar, exact): scores + top 20", lambda: topk(space.joint_scores(q)))):
+        fn()
+        times = []
+        for _ in range(7):
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+        rows.append([label, statistics.median(times) * 1000])
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return (f"### In-process query time at {n:,} tracks\n\n"
+            f"Concept matrix {raw.nbytes / 2**20:.0f} MiB + joint vectors {joint.nbytes / 2**20:.0f} MiB in memory "
+            f"(peak RSS {peak:.0f} MiB, {peak - base_rss:.0f} MiB above start).\n\n"
+            + table(["query", "median ms"], rows))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("what", choices=["all", "whole", "sampled", "long", "search", "inprocess", "_build"])
+    ap.add_argument("args", nargs="*")
+    default_tf = "/tmp/tfvenv/bin/python" if Path("/tmp/tfvenv/bin/python").exists() else None
+    ap.add_argument("--tf-python", default=os.environ.get("MUSICTEXT_TF_PYTHON", default_tf))
+    ap.add_argument("--budgets", default="2,4,8,16,0", help="windows per track to time (0: whole track)")
+    a = ap.parse_args()
+    if a.what == "_build":
+        synthetic_library(Path(a.args[0]), int(a.args[1]))
+        return
+    WORK.mkdir(parents=True, exist_ok=True)
+    parts = []
+    if a.what in ("all", "whole"):
+        parts.append(("index-whole", bench_whole(a.tf_python)))
+    if a.what in ("all", "sampled"):
+        parts.append(("index-sampled", bench_sampled([int(b) for b in a.budgets.split(",")])))
+    if a.what in ("all", "long"):
+        parts.append(("index-long", bench_long()))
+    if a.what in ("all", "search"):
+        parts.append(("search-cold", bench_search([10_000, 100_000])))
+    if a.what in ("all", "inprocess"):
+        parts.append(("search-inprocess", bench_inprocess(1_000_000)))
+    for name, text in parts:
+        text = f"{text}\n\nCommand: `python benchmarks/bench_index.py {a.what}`; machine: {machine()}."
+        print(text + "\n")
+        write_section(name, text)
+
+
+if __name__ == "__main__":
+    main()

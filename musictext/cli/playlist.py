@@ -1,0 +1,108 @@
+"""`musictext playlist`"""
+
+from __future__ import annotations
+
+import typer
+
+from musictext.cli.output import emit_json, emit_line, fmt_duration, note, out, stdout_is_tty, warn
+
+
+def _render(playlist, as_json: bool, paths_only: bool, extra: dict | None = None) -> None:
+    if as_json:
+        for e in playlist.entries:
+            emit_json({**(extra or {}), **e.as_json()})
+        return
+    if paths_only or not stdout_is_tty():
+        for e in playlist.entries:
+            emit_line(e.track.path)
+        return
+    from rich.table import Table
+
+    table = Table(title=f"{playlist.name}  ({len(playlist)} tracks, {fmt_duration(playlist.duration)})",
+                  title_justify="left", show_edge=False)
+    table.add_column("#", justify="right")
+    table.add_column("track")
+    table.add_column("time", justify="right")
+    table.add_column("score", justify="right")
+    table.add_column("path", overflow="fold")
+    for e in playlist.entries:
+        table.add_row(str(e.position), e.track.display, fmt_duration(e.track.duration), f"{e.score:.2f}",
+                      e.track.path)
+    out.print(table)
+
+
+def playlist_command(
+    query: str = typer.Argument(None, help='What the playlist should sound like, e.g. "rainy sunday jazz".'),
+    like: list[str] = typer.Option([], "--like", help="A seed song (repeatable); mixes with words."),
+    start: str = typer.Option(None, "--from", help="Walk from this song ... (with --to)."),
+    end: str = typer.Option(None, "--to", help="... to this one, changing gradually on the way."),
+    n: int = typer.Option(None, "-n", "--limit", min=1,
+                          help="How many tracks (default 20; 12 for --from/--to, both ends included)."),
+    duration: str = typer.Option(None, "--duration", help="How long: 90m, 1h30m, 3600s (ends within one track)."),
+    diversity: float = typer.Option(0.0, "--diversity", min=0.0, max=1.0,
+                                    help="0: best matches in order; towards 1: more variety (MMR)."),
+    artist_gap: int = typer.Option(0, "--artist-gap", min=0,
+                                   help="At least N other tracks between two by one artist (untagged: exempt)."),
+    where: list[str] = typer.Option([], "--where", "-w", help="Filter tracks first (as in search)."),
+    exclude: list[str] = typer.Option([], "--exclude", help="Leave out the tracks of this m3u/m3u8 (repeatable)."),
+    auto: int = typer.Option(None, "--auto", min=1,
+                             help="Split the library into K named playlists, written into -o DIR/."),
+    output: str = typer.Option(None, "--output", "-o", help="Write an M3U8 file (or files into a folder)."),
+    absolute: bool = typer.Option(False, "--absolute", help="Absolute paths in the file (default: relative)."),
+    force: bool = typer.Option(False, "--force", "-f", help="Overwrite an existing playlist file."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show the playlist and where it would go; write nothing."),
+    model: str = typer.Option(None, "--model", help="Model bundle to use."),
+    as_json: bool = typer.Option(False, "--json", help="JSON lines: position, path, artist, title, duration, score."),
+    paths: bool = typer.Option(False, "--paths", help="Bare paths, one per line."),
+) -> None:
+    """Make a playlist from words, from songs (--like), between two songs (--from/--to), or --auto."""
+    from musictext import playlists
+
+    if auto is not None:
+        if query or like or start or end or n is not None or duration or diversity:
+            raise typer.BadParameter("--auto shares out the whole library: it takes no words, --like, "
+                                     "--from/--to, -n, --duration or --diversity")
+        if output is None and not as_json:
+            raise typer.BadParameter("--auto writes K playlists: give a folder with -o DIR/ (or print --json)")
+        lists = playlists.auto_playlists(auto, artist_gap=artist_gap, where=where, exclude=exclude, model=model)
+    else:
+        if (start is None) != (end is None):
+            raise typer.BadParameter("--from and --to go together")
+        if start is not None and (query or like):
+            raise typer.BadParameter("--from/--to make a walk between two songs: no words or --like with it")
+        if start is None and not query and not like:
+            raise typer.BadParameter("give words, --like SONG, --from A --to B, or --auto K")
+        if start is not None and n is not None and n < 2:
+            raise typer.BadParameter("a walk has at least 2 tracks (-n 2)")
+        try:
+            seconds = playlists.parse_duration(duration) if duration else None
+        except playlists.MusictextError as exc:
+            raise typer.BadParameter(exc.message) from None
+        lists = [playlists.make_playlist(query, like, start, end, n=n, duration=seconds, diversity=diversity,
+                                         artist_gap=artist_gap, where=where, exclude=exclude, model=model)]
+
+    for pl in lists:
+        for w in pl.warnings:
+            warn(w)
+    targets = playlists.output_paths(lists, output, folder=auto is not None) if output else [None] * len(lists)
+    if output and not dry_run:
+        playlists.write_playlists(list(zip(lists, targets)), absolute=absolute, force=force,
+                                  make_folders=auto is not None or targets[0].parent != _given_parent(output))
+    elif output:
+        playlists.check_targets(targets, force, make_folders=True)
+
+    for pl, dest in zip(lists, targets):
+        extra = {"playlist": pl.name, "file": str(dest) if dest else None} if auto is not None else None
+        if dest is None or dry_run or as_json:
+            _render(pl, as_json, paths, extra)
+        summary = f"{len(pl)} tracks, {fmt_duration(pl.duration)}"
+        if dest is not None:
+            note(f"{'would write' if dry_run else 'wrote'} {dest} ({pl.name!r}: {summary})")
+
+
+def _given_parent(output: str):
+    """The folder a plain -o FILE names; -o DIR/ (a folder to make) differs from it."""
+    import os
+    from pathlib import Path
+
+    return Path(os.path.abspath(os.path.expanduser(output))).parent

@@ -1,0 +1,155 @@
+"""The head's input: audio features of each pair's file, from the store or analysed and cached.
+
+A row is ``probs [100] | pooled [400] | descriptors [6]`` as the base bundle's audio tower and
+descriptors measured them. Files already in the library cost nothing; other files are analysed
+once (like `index` does) and kept in ``MUSICTEXT_HOME/cache/`` keyed by path, size and mtime, so
+a second training run decodes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from musictext.bundle import Bundle
+
+# Measured descriptors fed to the head (the key's pitch class is categorical and left out).
+DESCRIPTORS = ("bpm", "onset_rate", "major", "loudness", "brightness", "percussive")
+
+
+@dataclass
+class FeatureTable:
+    paths: list[str]
+    probs: np.ndarray  # [n, tags]
+    pooled: np.ndarray  # [n, d]
+    descriptors: np.ndarray  # [n, 6], NaN where not measured
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def rows(self, fill: np.ndarray | None = None) -> np.ndarray:
+        """[n, tags + d + 6] head inputs; unmeasured descriptors become ``fill`` (the training means)."""
+        return head_inputs(self.probs, self.pooled, self.descriptors, fill)
+
+
+def descriptor_matrix(desc: dict[str, np.ndarray], n: int) -> np.ndarray:
+    if not desc:
+        return np.full((n, len(DESCRIPTORS)), np.nan, np.float32)
+    return np.stack([np.asarray(desc[k], np.float32) for k in DESCRIPTORS], axis=1)
+
+
+def head_inputs(probs: np.ndarray, pooled: np.ndarray, descriptors: np.ndarray,
+                fill: np.ndarray | None = None) -> np.ndarray:
+    d = np.array(descriptors, np.float32, copy=True)
+    fill = np.zeros(d.shape[1], np.float32) if fill is None else np.asarray(fill, np.float32)
+    bad = ~np.isfinite(d)
+    d[bad] = np.broadcast_to(fill, d.shape)[bad]
+    return np.concatenate([probs, pooled, d], axis=1).astype(np.float32)
+
+
+def _cache_file(audio_model: str):
+    from musictext.config import home
+
+    folder = home() / "cache"
+    folder.mkdir(parents=True, exist_ok=True)
+    safe = audio_model.replace("/", "_").replace("@", "_").replace("+", "_")
+    return folder / f"train-features-{safe}.npz"
+
+
+def _load_cache(path) -> dict[str, tuple]:
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            keys = json.loads(str(data["keys"]))
+            return {k[0]: (k[1], k[2], data["probs"][i], data["pooled"][i], data["desc"][i])
+                    for i, k in enumerate(keys)}
+    except (OSError, ValueError, KeyError):
+        return {}
+
+
+def _save_cache(path, cache: dict[str, tuple]) -> None:
+    if not cache:
+        return
+    keys = [[p, v[0], v[1]] for p, v in cache.items()]
+    tmp = path.with_suffix(".tmp.npz")
+    try:
+        np.savez(tmp, keys=json.dumps(keys), probs=np.stack([v[2] for v in cache.values()]),
+                 pooled=np.stack([v[3] for v in cache.values()]), desc=np.stack([v[4] for v in cache.values()]))
+        os.replace(tmp, path)
+    except OSError:
+        pass
+
+
+def gather_features(paths: list[str], base: Bundle, skip: Callable[[str, str], None],
+                    note: Callable[[str], None] = lambda m: None, jobs: int | None = None) -> FeatureTable:
+    """Features of ``paths`` under ``base``'s audio tower; files that cannot be read are skipped
+    (reported through ``skip``) and left out of the table."""
+    from musictext.config import db_path
+    from musictext.store import Store
+
+    wanted = list(dict.fromkeys(paths))
+    found: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+    with Store(db_path(), readonly=True) as store:
+        ids = {}
+        for p in wanted:
+            row = store.track_by_path(p)
+            if row is not None:
+                ids[row.id] = p
+        if ids:
+            tids, probs, pooled, desc = store.features_matrix(base.model_id, list(ids))
+            dm = descriptor_matrix(desc, len(tids))
+            for i, tid in enumerate(tids):
+                found[ids[int(tid)]] = (probs[i], pooled[i], dm[i])
+    missing = [p for p in wanted if p not in found]
+    if missing:
+        cache_path = _cache_file(base.model_id)
+        cache = _load_cache(cache_path)
+        todo = []
+        for p in missing:
+            try:
+                st = os.stat(p)
+            except OSError as exc:
+                skip(p, exc.strerror or "cannot read")
+                continue
+            hit = cache.get(p)
+            if hit and hit[0] == st.st_size and hit[1] == st.st_mtime_ns:
+                found[p] = hit[2:]
+            else:
+                todo.append((p, st.st_size, st.st_mtime_ns))
+        if todo:
+            found.update(_analyse(todo, base, cache, skip, note, jobs))
+            _save_cache(cache_path, cache)
+    kept = [p for p in wanted if p in found]
+    if not kept:
+        return FeatureTable([], np.zeros((0, 0), np.float32), np.zeros((0, 0), np.float32),
+                            np.zeros((0, len(DESCRIPTORS)), np.float32))
+    return FeatureTable(
+        kept,
+        np.stack([found[p][0] for p in kept]).astype(np.float32),
+        np.stack([found[p][1] for p in kept]).astype(np.float32),
+        np.stack([found[p][2] for p in kept]).astype(np.float32),
+    )
+
+
+def _analyse(todo, base: Bundle, cache: dict, skip, note, jobs) -> dict:
+    """Analyse files outside the library the way `index` does, in worker processes."""
+    from musictext.indexer import DEFAULT_BUDGET, _analyse_all
+    from musictext.runtime import choose_device
+    from musictext.scan import TrackFile
+
+    note(f"analysing {len(todo)} file(s) that are not in the library")
+    stats = {p: (size, mtime) for p, size, mtime in todo}
+    files = [TrackFile(p, size, mtime) for p, size, mtime in todo]
+    out = {}
+    for path, feats, reason in _analyse_all(base, choose_device("cpu").providers, DEFAULT_BUDGET, files, jobs):
+        if feats is None:
+            skip(path, reason or "cannot analyse")
+            continue
+        desc = np.array([np.nan if feats.descriptors.get(k) is None else feats.descriptors[k] for k in DESCRIPTORS],
+                        np.float32)
+        out[path] = (feats.probs.astype(np.float32), feats.pooled.astype(np.float32), desc)
+        cache[path] = (*stats[path], *out[path])
+    return out
