@@ -49,7 +49,9 @@ def synth_music(seconds: float, seed: int, sr: int = 44100) -> np.ndarray:
             y[seg] += 0.12 * np.sin(2 * np.pi * root * ratio * t[seg]) * np.exp(-(t[seg] - t[start]) * 0.7)
     beat = int(sr * 60 / rng.integers(70, 160))
     for start in range(0, n - 4000, beat):
-        y[start : start + 4000] += rng.normal(0, 0.25, 4000).astype(np.float32) * np.exp(-np.arange(4000) / 500)
+        y[start : start + 4000] += rng.normal(0, 0.25, 4000).astype(np.float32) * np.exp(
+            -np.arange(4000) / 500
+        )
     y /= max(1e-9, np.abs(y).max() / 0.8)
     return np.stack([y, 0.9 * y], axis=1)
 
@@ -63,8 +65,9 @@ def write_mp3(path: Path, audio: np.ndarray, sr: int = 44100, bitrate: int = 192
         stream.layout = "stereo"
         block = 1152 * 8
         for i in range(0, len(audio), block):
-            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(audio[i : i + block].T, np.float32),
-                                               format="fltp", layout="stereo")
+            frame = av.AudioFrame.from_ndarray(
+                np.ascontiguousarray(audio[i : i + block].T, np.float32), format="fltp", layout="stereo"
+            )
             frame.sample_rate = sr
             for packet in stream.encode(frame):
                 out.mux(packet)
@@ -85,8 +88,13 @@ def mp3_library(name: str, count: int, seconds: float) -> Path:
 def run_timed(cmd: list[str], env: dict | None = None) -> tuple[float, int, str]:
     """(wall seconds, peak RSS MiB, stdout) of a command, via /usr/bin/time."""
     t0 = time.perf_counter()
-    proc = subprocess.run(["/usr/bin/time", "-f", "MAXRSS %M", *cmd], capture_output=True, text=True,
-                          env=env or os.environ.copy(), cwd=REPO)
+    proc = subprocess.run(
+        ["/usr/bin/time", "-f", "MAXRSS %M", *cmd],
+        capture_output=True,
+        text=True,
+        env=env or os.environ.copy(),
+        cwd=REPO,
+    )
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr[-2000:]}")
@@ -135,16 +143,31 @@ def bench_whole(tf_python: str | None) -> str:
         script = WORK / "tf_reference.py"
         script.write_text(TF_SCRIPT)
         env = dict(os.environ, TF_USE_LEGACY_KERAS="1", TF_CPP_MIN_LOG_LEVEL="3")
-        t_wall, t_rss, t_out = run_timed([tf_python, str(script), str(REPO / "models"), str(WORK / "convert"), *files], env)
+        t_wall, t_rss, t_out = run_timed(
+            [tf_python, str(script), str(REPO / "models"), str(WORK / "convert"), *files], env
+        )
         tf = json.loads(t_out.strip().splitlines()[-1])
-        rows.append(["TensorFlow musicnn reference (decode + mel + both nets; import and graph build excluded)",
-                     tf["wall"], tf["audio_s"] / tf["wall"], t_rss])
+        rows.append(
+            [
+                "TensorFlow musicnn reference (decode + mel + both nets; import and graph build excluded)",
+                tf["wall"],
+                tf["audio_s"] / tf["wall"],
+                t_rss,
+            ]
+        )
         rows.append(["TensorFlow musicnn reference (whole process)", t_wall, tf["audio_s"] / t_wall, t_rss])
-    ratio = f"\n\nmusictext whole-track speed / TF reference (processing only): **{rows[0][2] / rows[1][2]:.2f}x**" if tf_python else ""
-    return ("### Whole-track indexing vs the TensorFlow reference\n\n"
-            f"6 generated 4-minute 192 kb/s stereo MP3s ({audio_s / 60:.0f} min of audio); "
-            f"musictext indexed {report['indexed']} files.\n\n"
-            + table(["pipeline", "wall s", "x real time", "peak RSS MiB"], rows) + ratio)
+    ratio = (
+        f"\n\nmusictext whole-track speed / TF reference (processing only): **{rows[0][2] / rows[1][2]:.2f}x**"
+        if tf_python
+        else ""
+    )
+    return (
+        "### Whole-track indexing vs the TensorFlow reference\n\n"
+        f"6 generated 4-minute 192 kb/s stereo MP3s ({audio_s / 60:.0f} min of audio); "
+        f"musictext indexed {report['indexed']} files.\n\n"
+        + table(["pipeline", "wall s", "x real time", "peak RSS MiB"], rows)
+        + ratio
+    )
 
 
 # sampled mode ------------------------------------------------------------------------------------
@@ -155,11 +178,21 @@ def bench_sampled(budgets: list[int]) -> str:
         args = ["--full"] if budget == 0 else ["--windows", str(budget)]
         wall, rss, out = run_timed([*MT, "index", str(lib), *args, "--json", "-q"], fresh_home())
         report = json.loads(out.strip().splitlines()[-1])
-        rows.append(["whole" if budget == 0 else budget, report["indexed"], wall, report["indexed"] / wall * 3600, rss])
-    return ("### Sampled mode: 4-minute MP3 tracks per hour (2 cores)\n\n"
-            "24 generated 4-minute 192 kb/s stereo MP3s, a fresh library each time, whole command timed "
-            "(start-up and model load included).\n\n"
-            + table(["windows per track", "tracks", "wall s", "tracks/hour", "peak RSS MiB"], rows))
+        rows.append(
+            [
+                "whole" if budget == 0 else budget,
+                report["indexed"],
+                wall,
+                report["indexed"] / wall * 3600,
+                rss,
+            ]
+        )
+    return (
+        "### Sampled mode: 4-minute MP3 tracks per hour (2 cores)\n\n"
+        "24 generated 4-minute 192 kb/s stereo MP3s, a fresh library each time, whole command timed "
+        "(start-up and model load included).\n\n"
+        + table(["windows per track", "tracks", "wall s", "tracks/hour", "peak RSS MiB"], rows)
+    )
 
 
 # one long file -----------------------------------------------------------------------------------
@@ -173,10 +206,13 @@ def bench_long() -> str:
     for label, args in (("whole (--full)", ["--full"]), ("sampled (8 windows)", [])):
         wall, rss, _ = run_timed([*MT, "index", str(lib), *args, "--json", "-q", "-j", "1"], fresh_home())
         rows.append([label, wall, 3600 / wall, rss])
-    base_wall, base_rss, _ = run_timed([sys.executable, "-c", "import musictext.indexer, musictext.decode, librosa, onnxruntime"])
+    base_wall, base_rss, _ = run_timed(
+        [sys.executable, "-c", "import musictext.indexer, musictext.decode, librosa, onnxruntime"]
+    )
     rows.append(["baseline: importing the libraries only", base_wall, "", base_rss])
-    return ("### One 60-minute MP3 (streaming decode)\n\n"
-            + table(["mode", "wall s", "x real time", "peak RSS MiB"], rows))
+    return "### One 60-minute MP3 (streaming decode)\n\n" + table(
+        ["mode", "wall s", "x real time", "peak RSS MiB"], rows
+    )
 
 
 # cold search at scale ----------------------------------------------------------------------------
@@ -201,14 +237,33 @@ def synthetic_library(home: Path, n: int) -> None:
                 probs = rng.beta(0.3, 2.0, size=(k, 100)).astype(np.float32)
                 joint = joint_vectors(probs, tags)
                 for i in range(k):
-                    tid = store.upsert_track(f"/music/artist{(start + i) % 997}/track{start + i}.mp3", 5_000_000,
-                                             0, f"h{start + i}", 240.0, {"artist": [f"Artist {(start + i) % 997}"]})
-                    store.put_features(tid, bundle.model_id, {
-                        "mode": "sampled:8", "analysed_s": 24.0, "probs": probs[i], "pooled": np.zeros(400, np.float32),
-                        "descriptors": {"bpm": float(rng.uniform(60, 180)), "onset_rate": float(rng.uniform(0.5, 8)),
-                                        "key": int(rng.integers(0, 12)), "major": float(rng.uniform(-1, 1)),
-                                        "loudness": float(rng.uniform(-30, -8)), "brightness": float(rng.uniform(500, 4000)),
-                                        "percussive": float(rng.uniform(0, 1))}})
+                    tid = store.upsert_track(
+                        f"/music/artist{(start + i) % 997}/track{start + i}.mp3",
+                        5_000_000,
+                        0,
+                        f"h{start + i}",
+                        240.0,
+                        {"artist": [f"Artist {(start + i) % 997}"]},
+                    )
+                    store.put_features(
+                        tid,
+                        bundle.model_id,
+                        {
+                            "mode": "sampled:8",
+                            "analysed_s": 24.0,
+                            "probs": probs[i],
+                            "pooled": np.zeros(400, np.float32),
+                            "descriptors": {
+                                "bpm": float(rng.uniform(60, 180)),
+                                "onset_rate": float(rng.uniform(0.5, 8)),
+                                "key": int(rng.integers(0, 12)),
+                                "major": float(rng.uniform(-1, 1)),
+                                "loudness": float(rng.uniform(-30, -8)),
+                                "brightness": float(rng.uniform(500, 4000)),
+                                "percussive": float(rng.uniform(0, 1)),
+                            },
+                        },
+                    )
                     store.put_vector(tid, bundle.model_id, joint[i])
             store.bump_generation(bundle.model_id)
         refresh_derived(store, bundle)
@@ -221,7 +276,9 @@ def bench_search(sizes: list[int]) -> str:
         subprocess.run([sys.executable, __file__, "_build", str(home), str(n)], check=True, cwd=REPO)
         env = dict(os.environ, MUSICTEXT_HOME=str(home))
         for query in ("a slow cello piece", "sunny beach day"):
-            run_timed([*MT, "search", query, "-n", "20", "--json"], env)  # warm the OS file cache and text cache
+            run_timed(
+                [*MT, "search", query, "-n", "20", "--json"], env
+            )  # warm the OS file cache and text cache
             walls, rsss = [], []
             for _ in range(7):
                 wall, rss, out = run_timed([*MT, "search", query, "-n", "20", "--json"], env)
@@ -229,15 +286,20 @@ def bench_search(sizes: list[int]) -> str:
                 rsss.append(rss)
             assert out.count("\n") == 20
             rows.append([f"{n:,}", query, statistics.median(walls), min(walls), max(rsss)])
-        walls = [run_timed([*MT, "similar", "/music/artist1/track1.mp3", "-n", "20", "--json"], env)[0] for _ in range(5)]
+        walls = [
+            run_timed([*MT, "similar", "/music/artist1/track1.mp3", "-n", "20", "--json"], env)[0]
+            for _ in range(5)
+        ]
         rows.append([f"{n:,}", "similar (HNSW at >= 20k)", statistics.median(walls), min(walls), ""])
     start = [run_timed([*MT, "--help"])[0] for _ in range(5)]
     rows.append(["-", "`musictext --help` (start-up alone)", statistics.median(start), min(start), ""])
-    return ("### Cold `musictext search` (a new process each time)\n\n"
-            "Synthetic libraries (random tag probabilities, real joint vectors); 7 runs after one warm-up, "
-            "so the OS file cache is warm but every run starts Python, loads the text tower and maps the "
-            "library anew. The query text is cached after its first use; new words cost one text-tower call "
-            "(~10 ms).\n\n" + table(["tracks", "query", "median s", "best s", "peak RSS MiB"], rows))
+    return (
+        "### Cold `musictext search` (a new process each time)\n\n"
+        "Synthetic libraries (random tag probabilities, real joint vectors); 7 runs after one warm-up, "
+        "so the OS file cache is warm but every run starts Python, loads the text tower and maps the "
+        "library anew. The query text is cached after its first use; new words cost one text-tower call "
+        "(~10 ms).\n\n" + table(["tracks", "query", "median s", "best s", "peak RSS MiB"], rows)
+    )
 
 
 def bench_inprocess(n: int) -> str:
@@ -261,8 +323,10 @@ def bench_inprocess(n: int) -> str:
         return idx[np.argsort(-scores[idx])]
 
     rows = []
-    for label, fn in (("concept query (search): scores + top 20", lambda: topk(space.concept_scores(cols))),
-                      ("joint-space query (similar, exact): scores + top 20", lambda: topk(space.joint_scores(q)))):
+    for label, fn in (
+        ("concept query (search): scores + top 20", lambda: topk(space.concept_scores(cols))),
+        ("joint-space query (similar, exact): scores + top 20", lambda: topk(space.joint_scores(q))),
+    ):
         fn()
         times = []
         for _ in range(7):
@@ -271,10 +335,12 @@ def bench_inprocess(n: int) -> str:
             times.append(time.perf_counter() - t0)
         rows.append([label, statistics.median(times) * 1000])
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return (f"### In-process query time at {n:,} tracks\n\n"
-            f"Concept matrix {raw.nbytes / 2**20:.0f} MiB + joint vectors {joint.nbytes / 2**20:.0f} MiB in memory "
-            f"(peak RSS {peak:.0f} MiB, {peak - base_rss:.0f} MiB above start).\n\n"
-            + table(["query", "median ms"], rows))
+    return (
+        f"### In-process query time at {n:,} tracks\n\n"
+        f"Concept matrix {raw.nbytes / 2**20:.0f} MiB + joint vectors {joint.nbytes / 2**20:.0f} MiB in memory "
+        f"(peak RSS {peak:.0f} MiB, {peak - base_rss:.0f} MiB above start).\n\n"
+        + table(["query", "median ms"], rows)
+    )
 
 
 def main() -> None:

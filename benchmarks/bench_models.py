@@ -88,13 +88,16 @@ def bench_audio(bundle) -> dict:
 def bench_tf(tf_python: str) -> dict | None:
     repo = Path(__file__).resolve().parents[1]
     work = Path(os.environ.get("TMPDIR", "/tmp")) / "musictext-convert-work"
-    proc = subprocess.run([tf_python, str(repo / "models" / "convert_musicnn.py"), "--bench", "--workdir", str(work)],
-                          capture_output=True, text=True, env=dict(os.environ, TF_USE_LEGACY_KERAS="1",
-                                                                    TF_CPP_MIN_LOG_LEVEL="3"))
+    proc = subprocess.run(
+        [tf_python, str(repo / "models" / "convert_musicnn.py"), "--bench", "--workdir", str(work)],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, TF_USE_LEGACY_KERAS="1", TF_CPP_MIN_LOG_LEVEL="3"),
+    )
     if proc.returncode != 0:
         print(f"TensorFlow column skipped: {proc.stderr.strip().splitlines()[-1:]}", file=sys.stderr)
         return None
-    text = proc.stdout[proc.stdout.index("{"):]
+    text = proc.stdout[proc.stdout.index("{") :]
     return json.loads(text)
 
 
@@ -107,8 +110,12 @@ def bench_text(bundle) -> dict:
         enc = TextEncoder(bundle.file("text"), bundle.file("tokenizer"), cache_size=0)
         enc.encode(["warm up"])
         loads.append(time.perf_counter() - t0)
-    queries = [f"a {a} {b} piece number {i}" for i, (a, b) in
-               enumerate(zip(["slow", "fast", "calm", "loud"] * 25, ["piano", "cello", "jazz", "rock"] * 25))]
+    queries = [
+        f"a {a} {b} piece number {i}"
+        for i, (a, b) in enumerate(
+            zip(["slow", "fast", "calm", "loud"] * 25, ["piano", "cello", "jazz", "rock"] * 25)
+        )
+    ]
 
     def one_by_one():
         for q in queries:
@@ -117,8 +124,11 @@ def bench_text(bundle) -> dict:
     def batched():
         enc.encode(queries)
 
-    return {"load_s": float(np.median(loads)), "qps_single": len(queries) / median_time(one_by_one, 3),
-            "qps_batch": len(queries) / median_time(batched, 3)}
+    return {
+        "load_s": float(np.median(loads)),
+        "qps_single": len(queries) / median_time(one_by_one, 3),
+        "qps_batch": len(queries) / median_time(batched, 3),
+    }
 
 
 def main() -> None:
@@ -139,7 +149,10 @@ def main() -> None:
         gflops = r["patches_s"] * flops / 1e9
         row = [b, r["patches_s"], r["ms_per_audio_min"], gflops, gflops / cores / ghz]
         if tf:
-            row += [tf["onnxruntime_both_nets"][f"batch_{b}"], tf["tensorflow_original_both_nets"][f"batch_{b}"]]
+            row += [
+                tf["onnxruntime_both_nets"][f"batch_{b}"],
+                tf["tensorflow_original_both_nets"][f"batch_{b}"],
+            ]
         rows.append(row)
     headers = ["batch", "patches/s", "ms per audio min", "GFLOP/s", "FLOP/cycle/core at nominal clock"]
     if tf:
@@ -156,11 +169,18 @@ def main() -> None:
         table(headers, rows),
         "",
         "The TensorFlow columns come from `models/convert_musicnn.py --bench` (best of 3) in the conversion venv, "
-        "run right after the first columns on the same machine." if tf else "TensorFlow not available: column skipped.",
+        "run right after the first columns on the same machine."
+        if tf
+        else "TensorFlow not available: column skipped.",
         "",
-        table(["text tower", "value"], [["session load + first query (s)", text["load_s"]],
-                                         ["queries/s, one at a time", text["qps_single"]],
-                                         ["queries/s, batch of 100", text["qps_batch"]]]),
+        table(
+            ["text tower", "value"],
+            [
+                ["session load + first query (s)", text["load_s"]],
+                ["queries/s, one at a time", text["qps_single"]],
+                ["queries/s, batch of 100", text["qps_batch"]],
+            ],
+        ),
     ]
     report = "\n".join(body)
     print(report)

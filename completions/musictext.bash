@@ -7,16 +7,19 @@ _musictext() {
     [[ $w == -* ]] && continue
     next="${cmd:+$cmd }$w"
     case "$next" in
-      "index"|"search"|"similar"|"tag"|"status"|"models"|"models list"|"models verify") cmd="$next";;
+      "index"|"search"|"similar"|"tag"|"playlist"|"status"|"train"|"eval"|"models"|"models list"|"models verify") cmd="$next";;
     esac
   done
   case "$cmd" in
-    "") words="index models search similar status tag --help --version -V";;
+    "") words="eval index models playlist search similar status tag train --help --version -V";;
     "index") words="--device --exclude --full --help --jobs --json --model --no-prune --prune --quiet --wait --windows -j -q";;
     "search") words="--explain --help --json --limit --model --paths --where -n -w";;
     "similar") words="--help --json --limit --model --paths --where -n -w";;
     "tag") words="--csv --dry-run --field --field-name --help --history --json --min-margin --mode --model --scores --threshold --top-k --touch --undo --vocab --where --write -k -n -v -w";;
+    "playlist") words="--absolute --artist-gap --auto --diversity --dry-run --duration --exclude --force --from --help --json --like --limit --model --output --paths --to --where -f -n -o -w";;
     "status") words="--errors --help --json";;
+    "train") words="--base --batch-size --device --epochs --from-library --help --hidden --json --loss --lr --margin --name --pairs --patience --quiet --resume --seed --text-dropout --train-text-adapter --val-fraction --weight-decay -q";;
+    "eval") words="--help --json --model --pairs --per-tag --tags";;
     "models") words="list verify --help";;
     "models list") words="--help --json";;
     "models verify") words="--help";;

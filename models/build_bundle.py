@@ -28,7 +28,9 @@ def main() -> None:
     labels = json.loads((BUNDLE / "audio_labels.json").read_text())
     parity_audio = json.loads((BUNDLE / "parity_audio.json").read_text())
     parity_text = json.loads((BUNDLE / "parity_text.json").read_text())
-    tags = [{"name": n, "source": "msd"} for n in labels["msd"]] + [{"name": n, "source": "mtt"} for n in labels["mtt"]]
+    tags = [{"name": n, "source": "msd"} for n in labels["msd"]] + [
+        {"name": n, "source": "mtt"} for n in labels["mtt"]
+    ]
     files = {
         role: {"path": name, "sha256": sha256(BUNDLE / name), "bytes": (BUNDLE / name).stat().st_size}
         for role, name in (("audio", "audio.onnx"), ("text", "text.onnx"), ("tokenizer", "tokenizer.json"))
@@ -46,11 +48,21 @@ def main() -> None:
         },
         "files": files,
         "frontend": {
-            "sample_rate": 16000, "mono": "mean of channels", "resampler": "soxr HQ", "n_fft": 512, "hop": 256,
-            "n_mels": 96, "mel": "librosa.feature.melspectrogram defaults (slaney, htk=False), power 2",
-            "compression": "log10(1 + 10000 * mel), float32", "patch_frames": 187, "patch_hop_frames": 187,
+            "sample_rate": 16000,
+            "mono": "mean of channels",
+            "resampler": "soxr HQ",
+            "n_fft": 512,
+            "hop": 256,
+            "n_mels": 96,
+            "mel": "librosa.feature.melspectrogram defaults (slaney, htk=False), power 2",
+            "compression": "log10(1 + 10000 * mel), float32",
+            "patch_frames": 187,
+            "patch_hop_frames": 187,
         },
-        "outputs": {"audio": ["msd_logits", "msd_penultimate", "mtt_logits", "mtt_penultimate"], "text": ["embedding"]},
+        "outputs": {
+            "audio": ["msd_logits", "msd_penultimate", "mtt_logits", "mtt_penultimate"],
+            "text": ["embedding"],
+        },
         "tags": tags,
         "prompt_template": "{} music",
         "dims": {"tags": len(tags), "audio_features": 400, "text": 384, "joint": 384},
@@ -58,9 +70,16 @@ def main() -> None:
         "parity": {"audio": parity_audio, "text": parity_text},
     }
     (BUNDLE / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
-    card = (HERE / "MODEL_CARD.template.md").read_text().format(
-        version=VERSION, audio=json.dumps(parity_audio, indent=2), text=json.dumps(parity_text, indent=2),
-        audio_mb=files["audio"]["bytes"] / 1e6, text_mb=files["text"]["bytes"] / 1e6,
+    card = (
+        (HERE / "MODEL_CARD.template.md")
+        .read_text()
+        .format(
+            version=VERSION,
+            audio=json.dumps(parity_audio, indent=2),
+            text=json.dumps(parity_text, indent=2),
+            audio_mb=files["audio"]["bytes"] / 1e6,
+            text_mb=files["text"]["bytes"] / 1e6,
+        )
     )
     (BUNDLE / "MODEL_CARD.md").write_text(card)
     print(f"wrote {BUNDLE / 'manifest.json'} and MODEL_CARD.md")

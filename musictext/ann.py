@@ -24,7 +24,7 @@ def _paths(index_dir: Path, model: str) -> tuple[Path, Path]:
 
 
 def index_health(index_dir: Path, model: str, generation: int, count: int) -> str:
-    """"ok", "exact" (small library: no index needed), "missing" or "stale"."""
+    """ "ok", "exact" (small library: no index needed), "missing" or "stale"."""
     if count < EXACT_BELOW:
         return "exact"
     graph, meta = _paths(index_dir, model)

@@ -16,7 +16,7 @@ import numpy as np
 from musictext.bundle import Bundle
 from musictext.errors import DecodeError, ModelError, MusictextError
 
-BATCH = 32
+BATCH = 8  # larger batches are no faster and need ~300 MB per batch for the timbral convs
 # Descriptor names as stored, in order (musictext.store.audio_features columns).
 DESCRIPTORS = ("bpm", "onset_rate", "key", "major", "loudness", "brightness", "percussive")
 
@@ -31,14 +31,21 @@ class TrackFeatures:
     descriptors: dict = field(default_factory=dict)
 
     def as_store_dict(self) -> dict:
-        return {"mode": self.mode, "analysed_s": self.analysed_s, "probs": self.probs, "pooled": self.pooled,
-                "descriptors": self.descriptors}
+        return {
+            "mode": self.mode,
+            "analysed_s": self.analysed_s,
+            "probs": self.probs,
+            "pooled": self.pooled,
+            "descriptors": self.descriptors,
+        }
 
 
 class AudioTower:
     """The bundle's audio ONNX graph, loaded on first use."""
 
-    def __init__(self, bundle: Bundle, providers: tuple[str, ...] = ("CPUExecutionProvider",), threads: int = 1):
+    def __init__(
+        self, bundle: Bundle, providers: tuple[str, ...] = ("CPUExecutionProvider",), threads: int = 1
+    ):
         self.bundle = bundle
         self.providers = providers
         self.threads = threads
@@ -77,8 +84,13 @@ def analyse(path: str | Path, tower: AudioTower, budget: int | None) -> TrackFea
     probs, pooled = tower.run(audio.patches)
     d = describe(audio.samples, window_starts=audio.window_starts or None)
     descriptors = {
-        "bpm": d.bpm, "onset_rate": d.onset_rate, "key": d.key, "major": d.major_score,
-        "loudness": d.loudness_db, "brightness": d.brightness, "percussive": d.percussive_ratio,
+        "bpm": d.bpm,
+        "onset_rate": d.onset_rate,
+        "key": d.key,
+        "major": d.major_score,
+        "loudness": d.loudness_db,
+        "brightness": d.brightness,
+        "percussive": d.percussive_ratio,
     }
     return TrackFeatures(
         mode="full" if budget is None else f"sampled:{budget}",
@@ -86,8 +98,10 @@ def analyse(path: str | Path, tower: AudioTower, budget: int | None) -> TrackFea
         analysed_s=float(audio.analysed_s),
         probs=probs.mean(axis=0),
         pooled=pooled.mean(axis=0),
-        descriptors={k: (None if v is None or not np.isfinite(v) else (int(v) if k == "key" else float(v)))
-                     for k, v in descriptors.items()},
+        descriptors={
+            k: (None if v is None or not np.isfinite(v) else (int(v) if k == "key" else float(v)))
+            for k, v in descriptors.items()
+        },
     )
 
 

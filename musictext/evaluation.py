@@ -98,7 +98,7 @@ def tag_metrics(labels: np.ndarray, scores: np.ndarray, tags: list[str]) -> dict
         y = np.asarray(labels[i], bool)
         if y.all() or not y.any():
             continue
-        per_tag[tag] = {"roc_auc": round(roc_auc(y, scores[i]), 4), "pr_auc": round(average_precision(y, scores[i]), 4),
+        per_tag[tag] = {"roc_auc": roc_auc(y, scores[i]), "pr_auc": average_precision(y, scores[i]),
                         "positives": int(y.sum())}
     return {
         "macro_roc_auc": float(np.mean([v["roc_auc"] for v in per_tag.values()])) if per_tag else float("nan"),
@@ -121,7 +121,7 @@ class EvalReport:
         row = {"model": self.model}
         row.update({k: round(v, 4) for k, v in self.metrics.items() if not isinstance(v, dict)})
         if with_tags and "per_tag" in self.metrics:
-            row["per_tag"] = self.metrics["per_tag"]
+            row["per_tag"] = {t: {k: round(v, 4) for k, v in m.items()} for t, m in self.metrics["per_tag"].items()}
         row["skipped_pairs"] = self.skipped
         return row
 

@@ -13,7 +13,13 @@ from dataclasses import dataclass
 
 from musictext.errors import MusictextError
 
-TEXT_FIELDS = {"artist": "t.artist", "title": "t.title", "album": "t.album", "genre": "t.genre", "path": "t.path"}
+TEXT_FIELDS = {
+    "artist": "t.artist",
+    "title": "t.title",
+    "album": "t.album",
+    "genre": "t.genre",
+    "path": "t.path",
+}
 NUMBER_FIELDS = {
     "year": "t.year",
     "duration": "t.duration",

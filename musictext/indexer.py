@@ -160,11 +160,20 @@ def index_library(
         todo: list[TrackFile] = []
         unchanged = moved = 0
         # Tracks that vanished from where they were: candidates for a move, else pruned.
-        gone = {p: v[0] for p, v in known.items() if _under(p, root_strs) and p not in seen and not os.path.exists(p)}
+        gone = {
+            p: v[0]
+            for p, v in known.items()
+            if _under(p, root_strs) and p not in seen and not os.path.exists(p)
+        }
         with store.batch():
             for f in found:
                 k = known.get(f.path)
-                if k and k[1] == f.size and k[2] == f.mtime_ns and store.has_features(k[0], audio_model, mode):
+                if (
+                    k
+                    and k[1] == f.size
+                    and k[2] == f.mtime_ns
+                    and store.has_features(k[0], audio_model, mode)
+                ):
                     unchanged += 1
                     continue
                 if known_errors.get(f.path) == (f.size, f.mtime_ns):
@@ -187,8 +196,9 @@ def index_library(
                     moved += 1
                     continue
                 if same and not k:  # a copy of a track we know: reuse its features
-                    new_id = store.upsert_track(f.path, f.size, f.mtime_ns, h, same[0].duration,
-                                                read_file_tags(f.path))
+                    new_id = store.upsert_track(
+                        f.path, f.size, f.mtime_ns, h, same[0].duration, read_file_tags(f.path)
+                    )
                     store.copy_features(same[0].id, new_id)
                     store.bump_generation(audio_model)
                     moved += 1
@@ -222,8 +232,9 @@ def index_library(
                             h = content_hash(f.path, f.size)
                         except OSError:
                             continue
-                        tid = store.upsert_track(f.path, f.size, f.mtime_ns, h, feats.duration,
-                                                 read_file_tags(f.path))
+                        tid = store.upsert_track(
+                            f.path, f.size, f.mtime_ns, h, feats.duration, read_file_tags(f.path)
+                        )
                         store.put_features(tid, audio_model, feats.as_store_dict())
                         store.put_vector(tid, bundle.model_id, joint_vectors(feats.probs[None], text)[0])
                         store.clear_error(f.path)
@@ -252,8 +263,16 @@ def index_library(
         with store.batch():
             store.prune_errors(seen | problems, root_strs)  # errors of files that are gone
         refresh_derived(store, bundle)
-    return IndexReport(indexed, unchanged, moved, removed, failed, round(audio_seconds, 2),
-                       round(time.perf_counter() - t0, 2), choice.name)
+    return IndexReport(
+        indexed,
+        unchanged,
+        moved,
+        removed,
+        failed,
+        round(audio_seconds, 2),
+        round(time.perf_counter() - t0, 2),
+        choice.name,
+    )
 
 
 def refresh_derived(store: Store, bundle: Bundle) -> None:
@@ -265,8 +284,9 @@ def refresh_derived(store: Store, bundle: Bundle) -> None:
         ann.ensure(index_dir(), bundle.model_id, generation, space.ids, space.joint)
 
 
-def _analyse_all(bundle: Bundle, providers: tuple[str, ...], budget: int | None, todo: list[TrackFile],
-                 jobs: int | None) -> Iterator[tuple[str, TrackFeatures | None, str | None]]:
+def _analyse_all(
+    bundle: Bundle, providers: tuple[str, ...], budget: int | None, todo: list[TrackFile], jobs: int | None
+) -> Iterator[tuple[str, TrackFeatures | None, str | None]]:
     """Analyse files in worker processes (one single-threaded session each), or in-process."""
     jobs = jobs or os.cpu_count() or 1
     jobs = max(1, min(jobs, len(todo)))

@@ -32,7 +32,9 @@ def library_status() -> LibraryStatus:
                 continue
             status.models[bundle.model_id] = {
                 "tracks": count,
-                "index": ann.index_health(index_dir(), bundle.model_id, store.generation(bundle.model_id), count),
+                "index": ann.index_health(
+                    index_dir(), bundle.model_id, store.generation(bundle.model_id), count
+                ),
             }
         status.errors = store.errors()
     return status

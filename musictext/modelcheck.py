@@ -13,7 +13,7 @@ from musictext.errors import MusictextError
 def verify_bundle(bundle: Bundle) -> Iterator[tuple[str, bool]]:
     """Yield (what was checked, passed) for every file and graph of ``bundle``."""
     files = bundle.manifest.get("files", {})
-    for role, entry in files.items():
+    for entry in files.values():
         try:
             verify_file(bundle.path / entry["path"], entry["sha256"])
             yield f"{entry['path']} sha256 matches", True
@@ -42,7 +42,10 @@ def _smoke(bundle: Bundle) -> Iterator[tuple[str, bool]]:
             from musictext.text_model import TextEncoder
 
             vec = TextEncoder(bundle.file("text"), bundle.file("tokenizer")).encode(["a calm piano piece"])
-            ok = vec.shape[-1] == bundle.manifest["dims"]["text"] and abs(float(np.linalg.norm(vec[0])) - 1) < 1e-3
+            ok = (
+                vec.shape[-1] == bundle.manifest["dims"]["text"]
+                and abs(float(np.linalg.norm(vec[0])) - 1) < 1e-3
+            )
             yield f"text graph answers: embedding {vec.shape}", bool(ok)
         except MusictextError as exc:
             yield f"text graph: {exc.message}", False

@@ -35,7 +35,10 @@ NAME_EPS = 0.02  # damps the lift of tags the tagger almost never fires (noise i
 KMEANS_SEED = 0
 KMEANS_ITERATIONS = 100
 
-# Where a tag goes in an --auto name: qualities first, then era, then genre ("mellow acoustic folk").
+# Where a tag goes in an --auto name: mood, then sound (instruments, voices), era, genre last,
+# as in "mellow acoustic folk" or "sad piano 80s".
+MOOD_TAGS = frozenset({"beautiful", "mellow", "chill", "sexy", "catchy", "party", "sad", "happy", "slow", "fast",
+                       "loud", "quiet", "soft", "weird"})
 ERA_TAGS = frozenset({"60s", "70s", "80s", "90s", "00s", "oldies"})
 GENRE_TAGS = frozenset({
     "rock", "pop", "alternative", "indie", "electronic", "dance", "alternative rock", "jazz", "metal",
@@ -43,6 +46,9 @@ GENRE_TAGS = frozenset({
     "experimental", "hip-hop", "country", "funk", "electro", "heavy metal", "progressive rock", "rnb",
     "indie pop", "house", "classical", "techno", "opera", "new age", "indian", "chillout", "easy listening",
 })
+
+# Tag words that say the same thing in a name ("male vocal man" is one idea, not three).
+_WORD_FAMILY = {"man": "male", "woman": "female", "voice": "vocal", "singing": "vocal", "choral": "choir"}
 
 
 @dataclass(frozen=True)
@@ -546,17 +552,17 @@ def name_cluster(cluster_probs: np.ndarray, library_probs: np.ndarray, tag_names
     for name, value in sorted(best.items(), key=lambda kv: -kv[1]):
         if len(chosen) >= terms or (value <= 0 and chosen):
             break
-        stems = {w.rstrip("s") for w in re.split(r"[\s-]+", name)}
-        if stems & words:
-            continue  # "female vocalist" after "female vocalists", "rock" after "indie rock"
+        stems = {_WORD_FAMILY.get(w, w).rstrip("s") for w in re.split(r"[\s-]+", name)}
+        if any(a.startswith(b) or b.startswith(a) for a in stems for b in words):
+            continue  # "female vocalist" after "female vocalists", "rock" after "indie rock", "chill"/"chillout"
         chosen.append(name)
         words |= stems
     return chosen
 
 
 def _name_order(terms: list[str]) -> list[str]:
-    """Qualities, then era, then genre: "mellow acoustic folk", "sad piano 80s"."""
-    slot = {t: 2 if t in GENRE_TAGS else 1 if t in ERA_TAGS else 0 for t in terms}
+    """Mood, sound, era, genre: "mellow acoustic folk", "sad piano 80s"."""
+    slot = {t: 0 if t in MOOD_TAGS else 2 if t in ERA_TAGS else 3 if t in GENRE_TAGS else 1 for t in terms}
     return sorted(terms, key=lambda t: slot[t])  # stable: best first within a slot
 
 
@@ -623,14 +629,17 @@ def slugify(name: str, fallback: str = "playlist") -> str:
     return text or fallback
 
 
-def output_paths(playlists: Sequence[Playlist], output: str | os.PathLike, folder: bool = False) -> list[Path]:
-    """Where each playlist goes. ``output`` is a file for one playlist, or a folder (an existing
-    one, one named with a trailing slash, or always with ``folder``) that gets ``<slug>.m3u8``
-    files named after the playlists, made unique."""
+def names_folder(output: str | os.PathLike) -> bool:
+    """Whether ``-o`` names a folder: an existing one, or one written with a trailing slash."""
     text = os.path.expanduser(str(output))
-    dest = Path(os.path.abspath(text))
-    as_folder = folder or dest.is_dir() or text.endswith(("/", os.sep))
-    if not as_folder:
+    return text.endswith(("/", os.sep)) or os.path.isdir(text)
+
+
+def output_paths(playlists: Sequence[Playlist], output: str | os.PathLike, folder: bool = False) -> list[Path]:
+    """Where each playlist goes: ``output`` itself, or with ``folder`` a ``<slug>.m3u8`` file per
+    playlist in that folder, named after the playlist and made unique."""
+    dest = Path(os.path.abspath(os.path.expanduser(str(output))))
+    if not folder:
         if len(playlists) != 1:
             raise MusictextError("several playlists need a folder to go in", dest)
         return [dest]

@@ -133,7 +133,9 @@ class ConceptMatcher:
         best_sim = sims[np.arange(len(cands)), best]
         # Greedy, best first, non-overlapping; on a tie the longer span wins ("minor key" over "minor").
         taken: set[int] = set()
-        order = sorted(range(len(cands)), key=lambda k: (-round(float(best_sim[k]), 2), cands[k][0] - cands[k][1]))
+        order = sorted(
+            range(len(cands)), key=lambda k: (-round(float(best_sim[k]), 2), cands[k][0] - cands[k][1])
+        )
         for k in order:
             start, end, text = cands[k]
             if best_sim[k] < MATCH_THRESHOLD:

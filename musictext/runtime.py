@@ -65,8 +65,13 @@ def choose_device(device: str = "auto", available: list[str] | None = None) -> D
     if has_cuda:
         usable, why = _cuda_usable()
     elif _both_runtimes_installed():
-        usable, why = False, ("onnxruntime and onnxruntime-gpu are both installed and the CPU build won; "
-                              "fix: pip uninstall -y onnxruntime onnxruntime-gpu && pip install onnxruntime-gpu")
+        usable, why = (
+            False,
+            (
+                "onnxruntime and onnxruntime-gpu are both installed and the CPU build won; "
+                "fix: pip uninstall -y onnxruntime onnxruntime-gpu && pip install onnxruntime-gpu"
+            ),
+        )
     else:
         usable, why = False, "onnxruntime has no CUDA provider (install the 'gpu' extra)"
     if device == "cuda":
@@ -78,7 +83,9 @@ def choose_device(device: str = "auto", available: list[str] | None = None) -> D
     return DeviceChoice(("CPUExecutionProvider",), "cpu", why)
 
 
-def make_session(path: Path, providers: tuple[str, ...] = ("CPUExecutionProvider",), threads: int | None = None):
+def make_session(
+    path: Path, providers: tuple[str, ...] = ("CPUExecutionProvider",), threads: int | None = None
+):
     """An InferenceSession with the thread count we choose (no spinning between two pools)."""
     ort = onnxruntime()
 

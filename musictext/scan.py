@@ -16,8 +16,26 @@ from dataclasses import dataclass
 from pathlib import Path
 
 AUDIO_EXTENSIONS = frozenset(
-    {".mp3", ".flac", ".ogg", ".oga", ".opus", ".m4a", ".m4b", ".mp4", ".aac", ".alac", ".wav", ".wave",
-     ".aif", ".aiff", ".aifc", ".wv", ".ape", ".wma"}
+    {
+        ".mp3",
+        ".flac",
+        ".ogg",
+        ".oga",
+        ".opus",
+        ".m4a",
+        ".m4b",
+        ".mp4",
+        ".aac",
+        ".alac",
+        ".wav",
+        ".wave",
+        ".aif",
+        ".aiff",
+        ".aifc",
+        ".wv",
+        ".ape",
+        ".wma",
+    }
 )
 
 

@@ -15,10 +15,10 @@ from musictext.config import db_path, index_dir
 from musictext.errors import NotFoundError
 from musictext.filters import matching_ids, parse_where
 from musictext.query import UNKNOWN_THRESHOLD, ConceptMatcher, TermPlan, parse_terms
-
-LOOSE_WEIGHT = 0.5  # a word that names no concept counts half as much as one that does
 from musictext.space import Space, bundle_concepts, load_space
 from musictext.store import Store, TrackRow
+
+LOOSE_WEIGHT = 0.5  # a word that names no concept counts half as much as one that does
 
 
 @dataclass(frozen=True)
@@ -105,7 +105,9 @@ class Library:
                         f"similarity {sim:.2f}); its ranking is a guess"
                     )
             if plan.matched and plan.unknown:
-                outcome.warnings.append(f"ignored {', '.join(map(repr, plan.unknown))}: nothing in the model is close")
+                outcome.warnings.append(
+                    f"ignored {', '.join(map(repr, plan.unknown))}: nothing in the model is close"
+                )
             for text, share in soft:
                 scores += plan.term.weight * share * self.joint_z(text, rows)
                 total_weight += abs(plan.term.weight) * share
@@ -127,8 +129,14 @@ class Library:
             parts.append((self.concepts[ci].name, round(contribution, 2)))
         return tuple(sorted(parts, key=lambda p: -p[1]))
 
-    def results(self, scores: np.ndarray, rows: np.ndarray | None, n: int, exclude: set[int] = frozenset(),
-                weights: dict[int, float] | None = None) -> list[SearchResult]:
+    def results(
+        self,
+        scores: np.ndarray,
+        rows: np.ndarray | None,
+        n: int,
+        exclude: set[int] = frozenset(),
+        weights: dict[int, float] | None = None,
+    ) -> list[SearchResult]:
         n = min(n, len(scores))
         want = min(len(scores), n + len(exclude))
         if want < len(scores) // 4:  # top-k without sorting a large library
@@ -156,8 +164,9 @@ class Library:
         self.store.close()
 
 
-def search(query: str, n: int = 20, where: list[str] | None = None, model: str | None = None,
-           explain: bool = False) -> SearchOutcome:
+def search(
+    query: str, n: int = 20, where: list[str] | None = None, model: str | None = None, explain: bool = False
+) -> SearchOutcome:
     lib = Library(model)
     try:
         rows = lib.rows_for(where)
@@ -171,17 +180,25 @@ def search(query: str, n: int = 20, where: list[str] | None = None, model: str |
         lib.close()
 
 
-def similar(path: str, n: int = 20, where: list[str] | None = None, model: str | None = None) -> SearchOutcome:
+def similar(
+    path: str, n: int = 20, where: list[str] | None = None, model: str | None = None
+) -> SearchOutcome:
     """Tracks whose audio is most like ``path`` (indexed or not)."""
     lib = Library(model)
     try:
         vec, exclude = seed_vector(lib, path)
         rows = lib.rows_for(where)
-        use_ann = rows is None and ann.index_health(
-            index_dir(), lib.bundle.model_id, lib.store.generation(lib.bundle.model_id), len(lib.space)
-        ) == "ok"
+        use_ann = (
+            rows is None
+            and ann.index_health(
+                index_dir(), lib.bundle.model_id, lib.store.generation(lib.bundle.model_id), len(lib.space)
+            )
+            == "ok"
+        )
         if use_ann:
-            ids, sims = ann.query(index_dir(), lib.bundle.model_id, vec, n + len(exclude), lib.space.joint.shape[1])
+            ids, sims = ann.query(
+                index_dir(), lib.bundle.model_id, vec, n + len(exclude), lib.space.joint.shape[1]
+            )
             scores = np.full(len(lib.space), -np.inf)
             for tid, s in zip(ids, sims):
                 scores[lib.space.row_of[int(tid)]] = s

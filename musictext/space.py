@@ -85,8 +85,11 @@ def load_space(store: Store, bundle: Bundle, audio_model: str, index_dir: Path) 
         if meta["generation"] == generation:
             raw = np.load(paths["raw"], mmap_mode="r")
             return Space(
-                bundle.model_id, np.load(paths["ids"]), raw,
-                np.array(meta["mu"], np.float32), np.array(meta["sd"], np.float32),
+                bundle.model_id,
+                np.load(paths["ids"]),
+                raw,
+                np.array(meta["mu"], np.float32),
+                np.array(meta["sd"], np.float32),
                 np.load(paths["joint"], mmap_mode="r"),
             )
     except (OSError, ValueError, KeyError):
@@ -103,7 +106,12 @@ def save_space(space: Space, index_dir: Path, generation: int) -> None:
             tmp = paths[key].with_suffix(".tmp.npy")
             np.save(tmp, getattr(space, key))
             os.replace(tmp, paths[key])
-        meta = {"generation": generation, "mu": space.mu.tolist(), "sd": space.sd.tolist(), "count": len(space)}
+        meta = {
+            "generation": generation,
+            "mu": space.mu.tolist(),
+            "sd": space.sd.tolist(),
+            "count": len(space),
+        }
         paths["meta"].write_text(json.dumps(meta))
     except OSError:
         pass  # a read-only data folder still searches, just without the cache

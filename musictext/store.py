@@ -177,7 +177,9 @@ class Store:
     # tracks -----------------------------------------------------------------------------------
     def known_files(self) -> dict[str, tuple[int, int, int]]:
         """path -> (id, size, mtime_ns) of every track."""
-        return {r[0]: (r[1], r[2], r[3]) for r in self.conn.execute("SELECT path, id, size, mtime_ns FROM tracks")}
+        return {
+            r[0]: (r[1], r[2], r[3]) for r in self.conn.execute("SELECT path, id, size, mtime_ns FROM tracks")
+        }
 
     def tracks_by_hash(self, content_hash: str) -> list[TrackRow]:
         rows = self.conn.execute("SELECT * FROM tracks WHERE content_hash=?", (content_hash,)).fetchall()
@@ -267,9 +269,19 @@ class Store:
         self.conn.execute(
             "INSERT OR REPLACE INTO audio_features VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
-                track_id, audio_model, feats["mode"], feats["analysed_s"], to_blob(feats["probs"]),
-                to_blob(feats["pooled"]), d.get("bpm"), d.get("onset_rate"), d.get("key"), d.get("major"),
-                d.get("loudness"), d.get("brightness"), d.get("percussive"),
+                track_id,
+                audio_model,
+                feats["mode"],
+                feats["analysed_s"],
+                to_blob(feats["probs"]),
+                to_blob(feats["pooled"]),
+                d.get("bpm"),
+                d.get("onset_rate"),
+                d.get("key"),
+                d.get("major"),
+                d.get("loudness"),
+                d.get("brightness"),
+                d.get("percussive"),
             ),
         )
 
@@ -280,7 +292,8 @@ class Store:
             (dst_id, src_id),
         )
         self.conn.execute(
-            "INSERT OR REPLACE INTO vectors SELECT ?, model, vector FROM vectors WHERE track_id=?", (dst_id, src_id)
+            "INSERT OR REPLACE INTO vectors SELECT ?, model, vector FROM vectors WHERE track_id=?",
+            (dst_id, src_id),
         )
 
     def has_features(self, track_id: int, audio_model: str, mode: str) -> bool:
@@ -305,8 +318,10 @@ class Store:
         probs = np.stack([from_blob(r[1]) for r in rows])
         pooled = np.stack([from_blob(r[2]) for r in rows])
         names = ("bpm", "onset_rate", "key", "major", "loudness", "brightness", "percussive")
-        desc = {n: np.array([np.nan if r[3 + i] is None else r[3 + i] for r in rows], dtype=np.float32)
-                for i, n in enumerate(names)}
+        desc = {
+            n: np.array([np.nan if r[3 + i] is None else r[3 + i] for r in rows], dtype=np.float32)
+            for i, n in enumerate(names)
+        }
         return track_ids, probs, pooled, desc
 
     def put_vector(self, track_id: int, model: str, vec: np.ndarray) -> None:

@@ -100,7 +100,11 @@ def score_vocab(
         rows = lib.rows_for(where)
         if paths:
             wanted = _track_ids_under(lib.store, paths)
-            keep = [i for i in (range(len(lib.space)) if rows is None else rows) if int(lib.space.ids[i]) in wanted]
+            keep = [
+                i
+                for i in (range(len(lib.space)) if rows is None else rows)
+                if int(lib.space.ids[i]) in wanted
+            ]
             rows = np.array(keep, dtype=np.int64)
         selected = np.arange(len(lib.space)) if rows is None else rows
         if len(selected) == 0:
@@ -118,7 +122,7 @@ def score_vocab(
             tid = int(lib.space.ids[row])
             s = calibrated[:, col]
             order = np.argsort(-s, kind="stable")
-            picked = order[: top_k] if top_k else order
+            picked = order[:top_k] if top_k else order
             if threshold is not None:
                 picked = [j for j in picked if s[j] >= threshold]
             if min_margin and len(picked):
@@ -138,7 +142,8 @@ def _track_ids_under(store: Store, paths: list[str]) -> set[int]:
 
     prefixes = [os.path.abspath(os.path.expanduser(p)) for p in paths]
     return {
-        tid for tid, t in store.tracks().items()
+        tid
+        for tid, t in store.tracks().items()
         if any(t.path == p or t.path.startswith(p.rstrip("/") + "/") for p in prefixes)
     }
 
@@ -196,8 +201,14 @@ def plan_and_write(
                 with store.batch():  # journaled before the file is touched
                     cur = store.conn.execute(
                         "INSERT INTO journal (run_id, path, before, after, snapshot, at) VALUES (?,?,?,?,?,?)",
-                        (run_id, track.path, json.dumps(change.before), json.dumps(change.after),
-                         json.dumps(snap), time.time()),
+                        (
+                            run_id,
+                            track.path,
+                            json.dumps(change.before),
+                            json.dumps(change.after),
+                            json.dumps(snap),
+                            time.time(),
+                        ),
                     )
                     entry = cur.lastrowid
                 tagfiles.write(track.path, change, field_map=field_map, keep_mtime=not touch)
@@ -262,7 +273,9 @@ def undo(run: str = "last", touch: bool = False) -> tuple[int, list[WriteOutcome
                 run_id = int(run)
             except ValueError:
                 raise MusictextError(f"--undo takes a run number from --history, not {run!r}") from None
-            row = store.conn.execute("SELECT undone FROM runs WHERE id=? AND kind='tag'", (run_id,)).fetchone()
+            row = store.conn.execute(
+                "SELECT undone FROM runs WHERE id=? AND kind='tag'", (run_id,)
+            ).fetchone()
             if row is None:
                 raise NotFoundError(f"no tag run {run_id} (see musictext tag --history)")
             if row[0] is not None:

@@ -72,7 +72,9 @@ class TextSide:
     def tag_embeddings(self) -> np.ndarray:
         """[tags, d] embeddings of the bundle's tag names in the prompt template."""
         template = self.bundle.manifest.get("prompt_template", TAG_PROMPT)
-        return self.encode([template.format(t["name"].lower()) for t in self.bundle.manifest["tags"]], persist=True)
+        return self.encode(
+            [template.format(t["name"].lower()) for t in self.bundle.manifest["tags"]], persist=True
+        )
 
 
 @cache

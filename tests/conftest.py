@@ -20,8 +20,9 @@ def musictext_home(tmp_path_factory, monkeypatch) -> Path:
     return home
 
 
-def tone(seconds: float, freqs=(220.0,), sr: int = SR, seed: int = 0, clicks_per_s: float = 0.0,
-         amp: float = 0.3) -> np.ndarray:
+def tone(
+    seconds: float, freqs=(220.0,), sr: int = SR, seed: int = 0, clicks_per_s: float = 0.0, amp: float = 0.3
+) -> np.ndarray:
     """Harmonic notes, optionally with percussive clicks: enough music for the taggers to react to."""
     rng = np.random.default_rng(seed)
     t = np.arange(int(seconds * sr)) / sr
@@ -48,7 +49,9 @@ def library(tmp_path) -> Path:
     sf.write(root / "calm" / "low hum.wav", tone(8, (110.0, 165.0)), SR)
     sf.write(root / "calm" / "chord.flac", tone(8, (261.6, 329.6, 392.0), seed=1), SR)
     sf.write(root / "busy" / "clicks.wav", tone(8, (440.0,), seed=2, clicks_per_s=6), SR)
-    sf.write(root / "busy" / "noise.flac", np.random.default_rng(3).normal(0, 0.2, SR * 8).astype(np.float32), SR)
+    sf.write(
+        root / "busy" / "noise.flac", np.random.default_rng(3).normal(0, 0.2, SR * 8).astype(np.float32), SR
+    )
     shutil.copy(AUDIO / "tone.mp3", root / "busy" / "tone.mp3")
     shutil.copy(AUDIO / "tone.ogg", root / "calm" / "tone.ogg")
     return root

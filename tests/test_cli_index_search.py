@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pytest
 import soundfile as sf
 
 from tests.conftest import SR, tone
@@ -21,8 +20,13 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def mt(*args: str, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, "-m", "musictext", *args], capture_output=True, text=True,
-                          env=env or os.environ.copy(), cwd=ROOT)
+    proc = subprocess.run(
+        [sys.executable, "-m", "musictext", *args],
+        capture_output=True,
+        text=True,
+        env=env or os.environ.copy(),
+        cwd=ROOT,
+    )
     if check and proc.returncode != 0:
         raise AssertionError(f"musictext {' '.join(args)} -> {proc.returncode}\n{proc.stderr}")
     return proc
@@ -105,7 +109,12 @@ def test_bad_files_are_skipped_with_one_line_each(library):
     assert len(skipped) == 5 and "Traceback" not in proc.stderr
     status = last_json(mt("status", "--json").stdout)
     assert {Path(e["path"]).name for e in status["errors"]} == {
-        "empty.mp3", "text.flac", "short.wav", "silence.wav", "dangling.mp3"}
+        "empty.mp3",
+        "text.flac",
+        "short.wav",
+        "silence.wav",
+        "dangling.mp3",
+    }
     # unchanged bad files are not retried, but still reported
     again = mt("index", str(library), "--json")
     assert last_json(again.stdout)["failed"] == 5 and "unchanged since the last run" in again.stderr
@@ -127,8 +136,12 @@ def _many_tracks(root: Path, n: int) -> None:
 def test_kill_mid_index_then_resume(tmp_path):
     music = tmp_path / "many"
     _many_tracks(music, 40)
-    proc = subprocess.Popen([sys.executable, "-m", "musictext", "index", str(music), "--json", "-q"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "musictext", "index", str(music), "--json", "-q"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+    )
     home = Path(os.environ["MUSICTEXT_HOME"])
     deadline = time.time() + 120
     import sqlite3

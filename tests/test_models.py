@@ -39,7 +39,9 @@ def test_altered_file_is_refused(tmp_path):
 
 
 def test_models_verify_cli_passes():
-    proc = subprocess.run([sys.executable, "-m", "musictext", "models", "verify"], capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "musictext", "models", "verify"], capture_output=True, text=True
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.count("ok ") >= 5
 
@@ -61,13 +63,16 @@ def test_device_choice_with_faked_providers(monkeypatch):
 
 
 def test_completions_have_not_drifted():
-    proc = subprocess.run([sys.executable, str(ROOT / "completions" / "generate.py"), "--check"],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "completions" / "generate.py"), "--check"], capture_output=True, text=True
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 def test_help_and_search_do_not_import_torch_or_librosa():
-    code = ("import sys, musictext.cli.app as a, musictext.search, musictext.query;"
-            "print('torch' in sys.modules, 'librosa' in sys.modules)")
+    code = (
+        "import sys, musictext.cli.app as a, musictext.search, musictext.query;"
+        "print('torch' in sys.modules, 'librosa' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.split()
     assert out == ["False", "False"]

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 
 from musictext.concepts import build_concepts, concept_matrix, concept_weights_to_columns
-from musictext.filters import parse_where
 from musictext.errors import MusictextError
+from musictext.filters import parse_where
 from musictext.query import ConceptMatcher, Term, parse_terms, spans
 
 
@@ -23,6 +23,7 @@ def test_spans_skip_stopwords():
 
 def fake_encoder(vocab):
     """Unit vectors where each known word is its own axis: a text tower with perfect recall."""
+
     def encode(texts):
         out = np.zeros((len(texts), len(vocab) + 1), np.float32)
         for i, t in enumerate(texts):
@@ -32,6 +33,7 @@ def fake_encoder(vocab):
             if not out[i].any():
                 out[i, -1] = 1
         return out / np.linalg.norm(out, axis=1, keepdims=True)
+
     return encode
 
 

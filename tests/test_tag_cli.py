@@ -15,7 +15,16 @@ from musictext.tagging import load_vocab
 from tests.conftest import AUDIO
 from tests.test_cli_index_search import json_lines, mt
 
-FORMATS = ["tone.mp3", "tone_v24.mp3", "tone.flac", "tone.ogg", "tone.opus", "tone.m4a", "tone.wav", "tone.aiff"]
+FORMATS = [
+    "tone.mp3",
+    "tone_v24.mp3",
+    "tone.flac",
+    "tone.ogg",
+    "tone.opus",
+    "tone.m4a",
+    "tone.wav",
+    "tone.aiff",
+]
 
 
 def digest(path: Path) -> str:
@@ -34,11 +43,17 @@ def tagged_library(tmp_path) -> Path:
 
 def test_vocab_file_format(tmp_path):
     f = tmp_path / "v.txt"
-    f.write_text("# my words\nrock\njazz = smooth jazz  # inline comment\n[mood]\nhappy\n\n[instrument]\npiano\nrock\n")
+    f.write_text(
+        "# my words\nrock\njazz = smooth jazz  # inline comment\n[mood]\nhappy\n\n[instrument]\npiano\nrock\n"
+    )
     terms = load_vocab(str(f))
     assert [(t.term, t.prompt, t.field) for t in terms] == [
-        ("rock", "rock", "genre"), ("jazz", "smooth jazz", "genre"), ("happy", "happy", "mood"),
-        ("piano", "piano", "instrument"), ("rock", "rock", "instrument")]
+        ("rock", "rock", "genre"),
+        ("jazz", "smooth jazz", "genre"),
+        ("happy", "happy", "mood"),
+        ("piano", "piano", "instrument"),
+        ("rock", "rock", "instrument"),
+    ]
     assert {t.field for t in load_vocab("moods")} == {"mood"}
     with pytest.raises(MusictextError):
         load_vocab(str(tmp_path / "missing.txt"))
@@ -53,7 +68,9 @@ def test_scores_json_and_selection(tagged_library, tmp_path):
         assert set(r["scores"]) == {"piano", "drums", "classical", "rock"}
         assert all(0 <= v <= 1 for v in r["scores"].values())
         assert len(r["tags"]) == 3 and r["tags"][0]["score"] >= r["tags"][-1]["score"]
-    one = json_lines(mt("tag", "--vocab", str(vocab), "--json", "--top-k", "1", "--threshold", "0.999").stdout)
+    one = json_lines(
+        mt("tag", "--vocab", str(vocab), "--json", "--top-k", "1", "--threshold", "0.999").stdout
+    )
     assert all(len(r["tags"]) <= 1 for r in one)
     csv_out = mt("tag", "--vocab", str(vocab), "--csv", "-k", "1").stdout.splitlines()
     assert csv_out[0] == "path,tag,field,score" and len(csv_out) == 1 + len(FORMATS)

@@ -7,7 +7,8 @@ import sys
 import typer
 
 from musictext import __version__
-from musictext.cli import index, models, search, status, tag
+from musictext.cli import eval as evalcmd
+from musictext.cli import index, models, playlist, search, status, tag, train
 from musictext.errors import ExitCode, MusictextError
 
 app = typer.Typer(
@@ -39,7 +40,10 @@ app.command("index")(index.index_command)
 app.command("search")(search.search_command)
 app.command("similar")(search.similar_command)
 app.command("tag")(tag.tag_command)
+app.command("playlist")(playlist.playlist_command)
 app.command("status")(status.status_command)
+app.command("train")(train.train_command)
+app.command("eval")(evalcmd.eval_command)
 app.add_typer(models.app, name="models")
 
 

@@ -28,8 +28,13 @@ class RichProgress:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
         self.bar = Progress(
-            TextColumn("indexing"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), console=err, transient=True,
+            TextColumn("indexing"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"),
+            TimeRemainingColumn(),
+            console=err,
+            transient=True,
         )
         self.bar.start()
         self.task = self.bar.add_task("index", total=total, rate="")
@@ -41,7 +46,9 @@ class RichProgress:
         if self.bar is not None:
             wall = max(time.monotonic() - self.started, 1e-6)
             done = self.bar.tasks[0].completed + 1
-            self.bar.update(self.task, advance=1, rate=f"{done / wall:.1f} tracks/s  {self.audio / wall:.0f}x real time")
+            self.bar.update(
+                self.task, advance=1, rate=f"{done / wall:.1f} tracks/s  {self.audio / wall:.0f}x real time"
+            )
 
     def skip(self, path: str, reason: str) -> None:
         err.print(f"skipping {path}: {reason}", markup=False, highlight=False)
@@ -58,8 +65,13 @@ class RichProgress:
 def index_command(
     paths: list[Path] = typer.Argument(..., help="Folders (or files) holding your music."),
     full: bool = typer.Option(False, "--full", help="Analyse every 3 s of every track instead of a sample."),
-    windows: int = typer.Option(8, "--windows", min=1, max=256,
-                                help="3-second windows analysed per track in the default sampled mode."),
+    windows: int = typer.Option(
+        8,
+        "--windows",
+        min=1,
+        max=256,
+        help="3-second windows analysed per track in the default sampled mode.",
+    ),
     exclude: list[str] = typer.Option([], "--exclude", help="Skip paths matching this glob (repeatable)."),
     prune: bool = typer.Option(True, "--prune/--no-prune", help="Forget tracks whose files are gone."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
@@ -75,8 +87,15 @@ def index_command(
     progress = RichProgress(quiet)
     try:
         report = index_library(
-            paths, excludes=exclude, budget=None if full else windows, device=device, jobs=jobs or None,
-            prune=prune, wait=wait, model=model, progress=progress,
+            paths,
+            excludes=exclude,
+            budget=None if full else windows,
+            device=device,
+            jobs=jobs or None,
+            prune=prune,
+            wait=wait,
+            model=model,
+            progress=progress,
         )
     finally:
         progress.stop()
@@ -84,10 +103,14 @@ def index_command(
         emit_json(report.as_json())
         return
     r = report
-    speed = f", {r.audio_seconds / r.wall_seconds:.0f}x real time" if r.wall_seconds and r.audio_seconds else ""
+    speed = (
+        f", {r.audio_seconds / r.wall_seconds:.0f}x real time" if r.wall_seconds and r.audio_seconds else ""
+    )
     err.print(
         f"indexed {r.indexed}, unchanged {r.unchanged}, moved {r.moved}, removed {r.removed}, failed {r.failed}"
-        f" in {r.wall_seconds:.1f} s{speed}", markup=False, highlight=False,
+        f" in {r.wall_seconds:.1f} s{speed}",
+        markup=False,
+        highlight=False,
     )
     if r.failed:
         err.print("`musictext status --errors` lists the files that could not be read.", markup=False)

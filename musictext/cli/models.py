@@ -18,8 +18,16 @@ def list_command(as_json: bool = typer.Option(False, "--json", help="JSON lines.
     for b in list_bundles():
         kind = "built-in" if b.builtin else f"trained from {b.base}"
         if as_json:
-            emit_json({"name": b.name, "version": b.version, "model_id": b.model_id, "kind": kind,
-                       "default": b.name == DEFAULT_MODEL, "path": str(b.path)})
+            emit_json(
+                {
+                    "name": b.name,
+                    "version": b.version,
+                    "model_id": b.model_id,
+                    "kind": kind,
+                    "default": b.name == DEFAULT_MODEL,
+                    "path": str(b.path),
+                }
+            )
         else:
             star = "*" if b.name == DEFAULT_MODEL else " "
             emit_line(f"{star} {b.name:<24} {b.version:<8} {kind:<28} {b.path}")

@@ -84,12 +84,12 @@ def playlist_command(
     for pl in lists:
         for w in pl.warnings:
             warn(w)
-    targets = playlists.output_paths(lists, output, folder=auto is not None) if output else [None] * len(lists)
+    folder = auto is not None or (output is not None and playlists.names_folder(output))
+    targets = playlists.output_paths(lists, output, folder) if output else [None] * len(lists)
     if output and not dry_run:
-        playlists.write_playlists(list(zip(lists, targets)), absolute=absolute, force=force,
-                                  make_folders=auto is not None or targets[0].parent != _given_parent(output))
+        playlists.write_playlists(list(zip(lists, targets)), absolute=absolute, force=force, make_folders=folder)
     elif output:
-        playlists.check_targets(targets, force, make_folders=True)
+        playlists.check_targets(targets, force, make_folders=folder)  # a dry run fails where the real one would
 
     for pl, dest in zip(lists, targets):
         extra = {"playlist": pl.name, "file": str(dest) if dest else None} if auto is not None else None
@@ -99,10 +99,3 @@ def playlist_command(
         if dest is not None:
             note(f"{'would write' if dry_run else 'wrote'} {dest} ({pl.name!r}: {summary})")
 
-
-def _given_parent(output: str):
-    """The folder a plain -o FILE names; -o DIR/ (a folder to make) differs from it."""
-    import os
-    from pathlib import Path
-
-    return Path(os.path.abspath(os.path.expanduser(output))).parent

@@ -13,8 +13,14 @@ def render(outcome, as_json: bool, paths_only: bool, explain: bool, title: str) 
     if as_json:
         for r in outcome.results:
             t = r.track
-            row = {"rank": r.rank, "score": r.score, "path": t.path, "artist": t.artist, "title": t.title,
-                   "duration": t.duration}
+            row = {
+                "rank": r.rank,
+                "score": r.score,
+                "path": t.path,
+                "artist": t.artist,
+                "title": t.title,
+                "duration": t.duration,
+            }
             if explain:
                 row["why"] = [{"concept": c, "contribution": v} for c, v in r.why]
             emit_json(row)
@@ -43,12 +49,18 @@ def render(outcome, as_json: bool, paths_only: bool, explain: bool, title: str) 
 
 
 def search_command(
-    query: str = typer.Argument(..., help='What you want to hear, e.g. "sunny beach day" or "jazz + rain - vocals".'),
+    query: str = typer.Argument(
+        ..., help='What you want to hear, e.g. "sunny beach day" or "jazz + rain - vocals".'
+    ),
     n: int = typer.Option(20, "-n", "--limit", min=1, help="How many tracks to return."),
-    where: list[str] = typer.Option([], "--where", "-w", help="Filter first, e.g. 'year>=2000', 'genre:jazz', 'bpm>120'."),
+    where: list[str] = typer.Option(
+        [], "--where", "-w", help="Filter first, e.g. 'year>=2000', 'genre:jazz', 'bpm>120'."
+    ),
     explain: bool = typer.Option(False, "--explain", help="Show which concepts made each match."),
     model: str = typer.Option(None, "--model", help="Model bundle to search with."),
-    as_json: bool = typer.Option(False, "--json", help="JSON lines: rank, score, path, artist, title, duration."),
+    as_json: bool = typer.Option(
+        False, "--json", help="JSON lines: rank, score, path, artist, title, duration."
+    ),
     paths: bool = typer.Option(False, "--paths", help="Bare paths, one per line (for xargs and players)."),
 ) -> None:
     """Find tracks that match a description."""

@@ -28,7 +28,9 @@ def status_command(
         emit_line(f"model     {model}: {info['tracks']} tracks, index {info['index']}")
     if not s.models:
         emit_line("model     none yet: run `musictext index PATH`")
-    emit_line(f"failed    {len(s.errors)} file(s)" + ("" if errors or not s.errors else " (--errors lists them)"))
+    emit_line(
+        f"failed    {len(s.errors)} file(s)" + ("" if errors or not s.errors else " (--errors lists them)")
+    )
     if errors:
         for path, reason in s.errors:
             out.print(f"  {path}: {reason}", markup=False, highlight=False)

@@ -11,24 +11,43 @@ from musictext.cli.output import emit_json, emit_line, err, out, stdout_is_tty, 
 
 
 def tag_command(
-    paths: list[str] = typer.Argument(None, help="Only tracks under these paths (default: the whole library)."),
-    vocab: str = typer.Option(None, "--vocab", "-v",
-                              help="Vocabulary file, or a built-in: genres, moods, instruments, eras."),
-    top_k: int = typer.Option(None, "--top-k", "-k", min=1, help="Choose the K best terms per track (default 3)."),
-    threshold: float = typer.Option(None, "--threshold", min=0.0, max=1.0,
-                                    help="Keep terms whose calibrated score is at least this (0.9: top tenth)."),
-    min_margin: float = typer.Option(0.0, "--min-margin", min=0.0, max=1.0,
-                                     help="Keep a term only if it beats the best term not chosen by this much."),
+    paths: list[str] = typer.Argument(
+        None, help="Only tracks under these paths (default: the whole library)."
+    ),
+    vocab: str = typer.Option(
+        None, "--vocab", "-v", help="Vocabulary file, or a built-in: genres, moods, instruments, eras."
+    ),
+    top_k: int = typer.Option(
+        None, "--top-k", "-k", min=1, help="Choose the K best terms per track (default 3)."
+    ),
+    threshold: float = typer.Option(
+        None,
+        "--threshold",
+        min=0.0,
+        max=1.0,
+        help="Keep terms whose calibrated score is at least this (0.9: top tenth).",
+    ),
+    min_margin: float = typer.Option(
+        0.0,
+        "--min-margin",
+        min=0.0,
+        max=1.0,
+        help="Keep a term only if it beats the best term not chosen by this much.",
+    ),
     where: list[str] = typer.Option([], "--where", "-w", help="Filter tracks first (as in search)."),
     field: str = typer.Option("genre", "--field", help="Field for terms outside any [section]."),
-    field_name: list[str] = typer.Option([], "--field-name",
-                                         help="Stored tag name for a custom field, e.g. instrument=INSTRUMENTS."),
+    field_name: list[str] = typer.Option(
+        [], "--field-name", help="Stored tag name for a custom field, e.g. instrument=INSTRUMENTS."
+    ),
     write: bool = typer.Option(False, "--write", help="Write the chosen tags into the files."),
-    dry_run: bool = typer.Option(False, "--dry-run", "-n", help="Show what --write would change; change nothing."),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", "-n", help="Show what --write would change; change nothing."
+    ),
     mode: str = typer.Option("add", "--mode", help="add (keep existing values) or replace."),
     touch: bool = typer.Option(False, "--touch", help="Let written files get a new modification time."),
-    undo: bool = typer.Option(False, "--undo",
-                              help="`--undo [RUN]`: restore the tags a run changed (default: the last run)."),
+    undo: bool = typer.Option(
+        False, "--undo", help="`--undo [RUN]`: restore the tags a run changed (default: the last run)."
+    ),
     show_history: bool = typer.Option(False, "--history", help="List tag runs."),
     model: str = typer.Option(None, "--model", help="Model bundle to score with."),
     as_json: bool = typer.Option(False, "--json", help="JSON lines: path, tags (and scores with --scores)."),
@@ -41,8 +60,10 @@ def tag_command(
     if show_history:
         for run in tagging.history():
             state = "undone" if run.undone else ("done" if run.finished else "interrupted")
-            emit_line(f"{run.id:>4}  {datetime.fromtimestamp(run.started):%Y-%m-%d %H:%M}  "
-                      f"{run.files:>5} file(s)  {state:<11}  {run.args}")
+            emit_line(
+                f"{run.id:>4}  {datetime.fromtimestamp(run.started):%Y-%m-%d %H:%M}  "
+                f"{run.files:>5} file(s)  {state:<11}  {run.args}"
+            )
         return
     if undo:
         if paths and len(paths) > 1:
@@ -66,8 +87,15 @@ def tag_command(
         field_map[key.strip().lower()] = value.strip()
     terms = tagging.load_vocab(vocab, default_field=field.lower())
     k = top_k if top_k is not None else (None if threshold is not None else 3)
-    result = tagging.score_vocab(terms, paths=paths or None, where=where, model=model, top_k=k,
-                                 threshold=threshold, min_margin=min_margin)
+    result = tagging.score_vocab(
+        terms,
+        paths=paths or None,
+        where=where,
+        model=model,
+        top_k=k,
+        threshold=threshold,
+        min_margin=min_margin,
+    )
     for w in dict.fromkeys(result.warnings):
         warn(w)
     if as_json:
@@ -88,8 +116,14 @@ def tag_command(
         _table(result)
     if write or dry_run:
         command = "tag " + " ".join(sys.argv[2:])
-        run_id, outcomes = tagging.plan_and_write(result, write=write and not dry_run, mode=mode,
-                                                  field_map=field_map or None, touch=touch, command=command)
+        run_id, outcomes = tagging.plan_and_write(
+            result,
+            write=write and not dry_run,
+            mode=mode,
+            field_map=field_map or None,
+            touch=touch,
+            command=command,
+        )
         _report(outcomes, run_id)
 
 
@@ -119,7 +153,13 @@ def _report(outcomes, run_id) -> None:
             err.print(f"{o.path}", markup=False, highlight=False)
             for fld in o.after:
                 if o.before.get(fld, []) != o.after[fld]:
-                    err.print(f"  {fld}: {o.before.get(fld, [])} -> {o.after[fld]}", markup=False, highlight=False)
+                    err.print(
+                        f"  {fld}: {o.before.get(fld, [])} -> {o.after[fld]}", markup=False, highlight=False
+                    )
     summary = ", ".join(f"{v} {k}" for k, v in counts.items()) or "nothing to change"
-    suffix = f" (run {run_id}; undo with `musictext tag --undo {run_id}`)" if run_id else " (dry run: nothing written)"
+    suffix = (
+        f" (run {run_id}; undo with `musictext tag --undo {run_id}`)"
+        if run_id
+        else " (dry run: nothing written)"
+    )
     err.print(summary + suffix, markup=False, highlight=False)

@@ -39,7 +39,7 @@ def project_features(bundle: Bundle, probs: np.ndarray, pooled: np.ndarray,
 def reproject(bundle: Bundle, progress):
     """Joint vectors of every track indexed with ``bundle``'s base model, stored under ``bundle``."""
     from musictext.config import db_path
-    from musictext.indexer import IndexReport, library_lock, refresh_derived
+    from musictext.indexer import IndexReport, library_lock
     from musictext.store import Store
 
     t0 = time.perf_counter()
@@ -64,5 +64,18 @@ def reproject(bundle: Bundle, progress):
             for tid, vec in zip(ids, vectors):
                 store.put_vector(int(tid), bundle.model_id, vec)
             store.bump_generation(bundle.model_id)
-        refresh_derived(store, bundle)
+        _refresh_derived(store, bundle)
     return IndexReport(len(ids), 0, 0, 0, 0, 0.0, round(time.perf_counter() - t0, 2), "cpu")
+
+
+def _refresh_derived(store, bundle: Bundle) -> None:
+    """indexer.refresh_derived, but reading the features of the base model (a trained bundle has none)."""
+    from musictext import ann
+    from musictext.config import index_dir
+    from musictext.space import build_space, save_space
+
+    generation = store.generation(bundle.model_id)
+    space = build_space(store, bundle, bundle.base)
+    save_space(space, index_dir(), generation)
+    if len(space):
+        ann.ensure(index_dir(), bundle.model_id, generation, space.ids, space.joint)

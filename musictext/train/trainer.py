@@ -443,7 +443,7 @@ def train(config: TrainConfig, progress: TrainProgress | None = None) -> TrainRe
             "train_files": len(data.train_files), "val_files": len(data.val_files),
             "epochs_run": history[-1]["epoch"] if history else 0, "best_epoch": best["epoch"],
             "stopped_early": stopped, "device": device, "torch": torch.__version__,
-            "temperature": round(float(1 / model.logit_scale.exp().clamp(max=100.0)), 5)
+            "temperature": round(float(1 / model.logit_scale.detach().exp().clamp(max=100.0)), 5)
             if config.loss == "infonce" else None,
             "seconds": round(time.perf_counter() - t0, 2), "history": history,
         }, {"zero_shot": zero_shot, "trained": best["metrics"]})
