@@ -288,11 +288,14 @@ def _choose(pool: _Pool, relevance: np.ndarray, n: int | None, duration: float |
     return choice
 
 
-def _shortfall(choice: _Choice, pool: _Pool, n: int | None, duration: float | None, artist_gap: int,
-               wanted: int | None = None) -> list[str]:
-    """A warning when the playlist came out shorter than asked."""
+def _shortfall(choice: _Choice, pool: _Pool, wanted: int | None, duration: float | None,
+               artist_gap: int) -> list[str]:
+    """A warning when the playlist came out shorter than asked (by -n, by --duration, by whichever
+    of the two comes first)."""
     why = f"that keep --artist-gap {artist_gap}" if choice.blocked_by_gap else "that match"
     got = len(choice.picks)
+    if wanted is not None and got >= wanted:
+        return []
     if duration is not None:
         total = sum(pool.tracks[i].duration or 0.0 for i in choice.picks)
         if duration - total > max((pool.tracks[i].duration or 0.0 for i in choice.picks), default=0.0):
@@ -378,10 +381,12 @@ def _ranked(lib, query, like, n, duration, diversity, artist_gap, where, exclude
             sims = joint @ np.asarray(vec, np.float32)  # z over the whole library, as search's joint_z
             z += (sims[pool.rows] - sims.mean()) / max(float(sims.std()), 1e-6)
         parts.append(z / len(seeds))
+    if len(parts) > 1:  # words and seeds count equally: put both on one scale over the pool
+        parts = [(p - p.mean()) / max(float(p.std()), 1e-9) for p in parts]
     relevance = sum(parts) / len(parts)
     limit = n if n is not None else (None if duration is not None else DEFAULT_LENGTH)
     choice = _choose(pool, relevance, limit, duration, diversity, artist_gap)
-    warnings += _shortfall(choice, pool, limit, duration, artist_gap, wanted=n)
+    warnings += _shortfall(choice, pool, n, duration, artist_gap)
     entries = [PlaylistEntry(k, pool.tracks[i], round(float(relevance[i]), 4))
                for k, i in enumerate(choice.picks, 1)]
     liked = " + ".join(_stem(p) for p in like)

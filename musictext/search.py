@@ -60,7 +60,7 @@ class Library:
         if self._matcher is None:
             self.concepts = bundle_concepts(self.bundle)
             phrases = [p for c in self.concepts for p in c.phrases]
-            self.text.encode(phrases, persist=True)
+            self.text.encode(phrases)
             self._matcher = ConceptMatcher(self.concepts, self.text.encode)
         return self._matcher
 

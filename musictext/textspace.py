@@ -6,8 +6,6 @@ text model and kept in the data folder; a query then costs one small batch throu
 
 from __future__ import annotations
 
-import json
-import os
 from functools import cache
 
 import numpy as np
@@ -23,58 +21,75 @@ class TextSide:
         self.bundle = bundle
         self._encoder = None
         self._memo: dict[str, np.ndarray] = {}
-        self._cache_file = None
+        self._db = None
 
     @property
     def encoder(self):
         if self._encoder is None:
             from musictext.text_model import TextEncoder
 
-            text_bundle = self.bundle
-            self._encoder = TextEncoder(text_bundle.file("text"), text_bundle.file("tokenizer"))
+            self._encoder = TextEncoder(self.bundle.file("text"), self.bundle.file("tokenizer"))
         return self._encoder
 
-    def _cache_path(self):
-        if self._cache_file is None:
-            key = self.bundle.manifest["files"]["text"]["sha256"][:16]
-            folder = home() / "cache"
-            folder.mkdir(parents=True, exist_ok=True)
-            self._cache_file = folder / f"text-{key}.npz"
-            if self._cache_file.exists():
-                try:
-                    with np.load(self._cache_file, allow_pickle=False) as data:
-                        texts = json.loads(str(data["texts"]))
-                        self._memo.update(zip(texts, data["vecs"]))
-                except (OSError, ValueError, KeyError):
-                    pass
-        return self._cache_file
+    def _cache(self):
+        """A small SQLite table text -> vector per text model: every text is embedded once, ever."""
+        if self._db is None:
+            import sqlite3
 
-    def encode(self, texts: list[str], persist: bool = False) -> np.ndarray:
-        """Unit vectors for ``texts``; ``persist`` keeps them in the disk cache for next time."""
-        path = self._cache_path()
+            key = self.bundle.manifest["files"]["text"]["sha256"][:16]
+            try:
+                folder = home() / "cache"
+                folder.mkdir(parents=True, exist_ok=True)
+                self._db = sqlite3.connect(folder / f"text-{key}.sqlite3", timeout=5)
+                self._db.execute("CREATE TABLE IF NOT EXISTS vec (text TEXT PRIMARY KEY, v BLOB NOT NULL)")
+            except (OSError, sqlite3.Error):
+                self._db = False  # read-only or broken data folder: work without the cache
+        return self._db
+
+    def _lookup(self, texts: list[str]) -> None:
+        db = self._cache()
+        if not db:
+            return
+        import sqlite3
+
+        try:
+            for i in range(0, len(texts), 500):
+                chunk = texts[i : i + 500]
+                marks = ",".join("?" * len(chunk))
+                for text, blob in db.execute(f"SELECT text, v FROM vec WHERE text IN ({marks})", chunk):
+                    self._memo[text] = np.frombuffer(blob, dtype=np.float32)
+        except sqlite3.Error:
+            pass
+
+    def _store(self, items: dict[str, np.ndarray]) -> None:
+        db = self._cache()
+        if not db:
+            return
+        import sqlite3
+
+        try:
+            with db:
+                db.executemany("INSERT OR REPLACE INTO vec VALUES (?, ?)",
+                               [(t, np.asarray(v, np.float32).tobytes()) for t, v in items.items()])
+        except sqlite3.Error:
+            pass
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        """Unit vectors for ``texts``; the text tower is loaded only for texts never seen before."""
         missing = [t for t in dict.fromkeys(texts) if t not in self._memo]
         if missing:
-            vecs = self.encoder.encode(missing)
-            self._memo.update(zip(missing, vecs))
-            if persist:
-                self._save(path)
+            self._lookup(missing)
+            missing = [t for t in missing if t not in self._memo]
+        if missing:
+            fresh = dict(zip(missing, self.encoder.encode(missing)))
+            self._memo.update(fresh)
+            self._store(fresh)
         return np.stack([self._memo[t] for t in texts]) if texts else np.zeros((0, 384), np.float32)
-
-    def _save(self, path) -> None:
-        texts = list(self._memo)
-        tmp = path.with_suffix(".tmp.npz")
-        try:
-            np.savez(tmp, texts=json.dumps(texts), vecs=np.stack([self._memo[t] for t in texts]))
-            os.replace(tmp, path)
-        except OSError:
-            pass
 
     def tag_embeddings(self) -> np.ndarray:
         """[tags, d] embeddings of the bundle's tag names in the prompt template."""
         template = self.bundle.manifest.get("prompt_template", TAG_PROMPT)
-        return self.encode(
-            [template.format(t["name"].lower()) for t in self.bundle.manifest["tags"]], persist=True
-        )
+        return self.encode([template.format(t["name"].lower()) for t in self.bundle.manifest["tags"]])
 
 
 @cache

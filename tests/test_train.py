@@ -135,7 +135,7 @@ def test_losses_decrease_on_a_toy_problem(loss):
         opt.zero_grad()
         value.backward()
         opt.step()
-        return float(value)
+        return float(value.detach())
 
     losses = [step() for _ in range(60)]
     assert losses[-1] < 0.5 * losses[0]

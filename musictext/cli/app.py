@@ -54,7 +54,9 @@ def main() -> None:
     except MusictextError as exc:
         from musictext.cli.output import err
 
-        err.print(f"[red]musictext: error:[/] {exc}", markup=True, highlight=False)
+        from rich.markup import escape
+
+        err.print(f"[red]musictext: error:[/] {escape(str(exc))}", markup=True, highlight=False)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         sys.exit(ExitCode.INTERRUPTED)

@@ -57,6 +57,7 @@ def playlist_command(
 ) -> None:
     """Make a playlist from words, from songs (--like), between two songs (--from/--to), or --auto."""
     from musictext import playlists
+    from musictext.errors import MusictextError
 
     if auto is not None:
         if query or like or start or end or n is not None or duration or diversity:
@@ -76,7 +77,7 @@ def playlist_command(
             raise typer.BadParameter("a walk has at least 2 tracks (-n 2)")
         try:
             seconds = playlists.parse_duration(duration) if duration else None
-        except playlists.MusictextError as exc:
+        except MusictextError as exc:
             raise typer.BadParameter(exc.message) from None
         lists = [playlists.make_playlist(query, like, start, end, n=n, duration=seconds, diversity=diversity,
                                          artist_gap=artist_gap, where=where, exclude=exclude, model=model)]
