@@ -22,7 +22,8 @@ import time
 from pathlib import Path
 
 INSTRUMENT_WORDS = {
-    "church_organ": "church organ", "nylon_guitar": "classical guitar", "distortion_guitar": "distorted electric guitar",
+    "church_organ": "church organ", "nylon_guitar": "classical guitar",
+    "distortion_guitar": "distorted electric guitar",
     "tenor_sax": "tenor saxophone", "square_lead": "synth lead", "drums": "drum kit",
 }
 

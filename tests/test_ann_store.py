@@ -19,7 +19,7 @@ def test_hnsw_index_is_rebuilt_when_stale(tmp_path, monkeypatch):
     (tmp_path / "m_1.json").write_text("not json")
     assert ann.index_health(tmp_path, "m@1", 1, 50) == "stale"
     assert ann.ensure(tmp_path, "m@1", 2, ids, vecs) == "rebuilt"
-    assert ann.index_health(tmp_path, "m@1", 50, 10) == "exact"  # small libraries need no graph
+    assert ann.index_health(tmp_path, "m@1", 50, 5) == "exact"  # small libraries need no graph
 
 
 def test_store_roundtrip_and_generation(tmp_path):

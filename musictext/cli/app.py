@@ -52,9 +52,9 @@ def main() -> None:
     try:
         app(standalone_mode=False)
     except MusictextError as exc:
-        from musictext.cli.output import err
-
         from rich.markup import escape
+
+        from musictext.cli.output import err
 
         err.print(f"[red]musictext: error:[/] {escape(str(exc))}", markup=True, highlight=False)
         sys.exit(exc.exit_code)

@@ -16,7 +16,8 @@ TAG_ROWS = (("macro_roc_auc", "macro ROC-AUC"), ("macro_pr_auc", "macro PR-AUC")
 
 def eval_command(
     pairs: Path = typer.Option(..., "--pairs", help="JSONL or CSV: `audio` path + `text` caption and/or `tags`."),
-    model: list[str] = typer.Option([], "--model", help="Model to evaluate (repeat to compare; default: musicnn-minilm)."),
+    model: list[str] = typer.Option([], "--model",
+                                    help="Model to evaluate (repeat to compare; default: musicnn-minilm)."),
     tags: bool = typer.Option(False, "--tags", help="Also score each tag: per-tag ROC-AUC and PR-AUC, macro means."),
     per_tag: bool = typer.Option(False, "--per-tag", help="With --tags, show every tag's scores in the table."),
     as_json: bool = typer.Option(False, "--json", help="One JSON object per model."),

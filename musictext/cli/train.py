@@ -26,8 +26,8 @@ class RichTrainProgress:
             return
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-        self.bar = Progress(TextColumn("training"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
-                            TimeElapsedColumn(), console=err, transient=True)
+        self.bar = Progress(TextColumn("training"), BarColumn(), MofNCompleteColumn(),
+                            TextColumn("{task.fields[info]}"), TimeElapsedColumn(), console=err, transient=True)
         self.bar.start()
         self.task = self.bar.add_task("train", total=epochs, completed=done, info="")
 
@@ -65,16 +65,20 @@ def train_command(
     batch_size: int = typer.Option(64, "--batch-size", min=2, help="Pairs per batch (all in-batch negatives)."),
     lr: float = typer.Option(1e-3, "--lr", min=0.0, help="Learning rate (AdamW)."),
     weight_decay: float = typer.Option(1e-2, "--weight-decay", min=0.0, help="AdamW weight decay."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the split, caption variants and training (deterministic on CPU)."),
+    seed: int = typer.Option(0, "--seed",
+                             help="Seed of the split, caption variants and training (deterministic on CPU)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
     val_fraction: float = typer.Option(0.2, "--val-fraction", min=0.0, max=0.9, help="Share of files held out."),
-    patience: int = typer.Option(10, "--patience", min=1, help="Stop after this many epochs without a better val R@10."),
-    hidden: int = typer.Option(0, "--hidden", min=0, help="Add a residual MLP with this many hidden units (0: linear)."),
+    patience: int = typer.Option(10, "--patience", min=1,
+                                 help="Stop after this many epochs without a better val R@10."),
+    hidden: int = typer.Option(0, "--hidden", min=0,
+                               help="Add a residual MLP with this many hidden units (0: linear)."),
     text_dropout: float = typer.Option(0.3, "--text-dropout", min=0.0, max=0.9,
                                        help="Chance of dropping each tag or word from a caption variant."),
     train_text_adapter: bool = typer.Option(False, "--train-text-adapter",
                                             help="Also train a small residual adapter on the text side."),
-    base: str = typer.Option(None, "--base", help="Built-in bundle whose features to project (default: musicnn-minilm)."),
+    base: str = typer.Option(None, "--base",
+                             help="Built-in bundle whose features to project (default: musicnn-minilm)."),
     resume: bool = typer.Option(False, "--resume", help="Carry on from the last checkpoint of --name."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or notes."),

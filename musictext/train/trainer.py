@@ -256,7 +256,7 @@ class Model:
         for module in (self.head, self.adapter):
             if module is None:
                 continue
-            for pname, param in module.named_parameters():
+            for param in module.parameters():
                 (decay if param.ndim == 2 else no_decay).append(param)
         if config.loss == "infonce":
             no_decay.append(self.logit_scale)
@@ -594,7 +594,8 @@ def write_bundle(torch, model: Model, data: TrainingData, base: Bundle, config: 
 def _fmt_metrics(m: dict | None) -> str:
     if not m:
         return "n/a (no held-out files)"
-    return ", ".join(f"{k} {m[k]:.3f}" for k in ("r@1", "r@5", "r@10", "map@10")) + f", median rank {m['median_rank']:g}"
+    scores = ", ".join(f"{k} {m[k]:.3f}" for k in ("r@1", "r@5", "r@10", "map@10"))
+    return f"{scores}, median rank {m['median_rank']:g}"
 
 
 def model_card(manifest: dict) -> str:
