@@ -74,7 +74,10 @@ def build_pairs(corpus: Path, out: Path, seed: int, test_share: float) -> dict:
 def mt(*args: str) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-m", "musictext", *args]
     print("$ musictext " + " ".join(args), file=sys.stderr)
-    return subprocess.run(cmd, check=True, capture_output=True, text=True)
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode:
+        sys.exit(f"musictext {args[0]} failed ({proc.returncode}):\n{proc.stderr}")
+    return proc
 
 
 def main() -> None:

@@ -26,8 +26,9 @@ def _unit(v: torch.Tensor) -> torch.Tensor:
 
 class JointHead(nn.Module):
     def __init__(self, tag_vecs: torch.Tensor, feature_mean: torch.Tensor, feature_std: torch.Tensor,
-                 hidden: int = 0, dropout: float = 0.2):
+                 hidden: int = 0, dropout: float = 0.2, undropped: int = 0):
         super().__init__()
+        self.undropped = undropped  # last columns (the few measured descriptors) kept out of feature dropout
         self.n_tags, dim = tag_vecs.shape
         width = feature_mean.shape[0]
         self.register_buffer("tag_vecs", tag_vecs.float().clone())
@@ -57,7 +58,10 @@ class JointHead(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         z = (self.raw_features(x, self.n_tags) - self.feature_mean) / self.feature_std
-        z = self.drop(z)
+        if self.training and self.undropped:
+            z = torch.cat([self.drop(z[:, : -self.undropped]), z[:, -self.undropped :]], dim=1)
+        else:
+            z = self.drop(z)
         delta = self.linear(z)
         if self.mlp is not None:
             delta = delta + self.mlp(z)

@@ -79,3 +79,19 @@ def _refresh_derived(store, bundle: Bundle) -> None:
     save_space(space, index_dir(), generation)
     if len(space):
         ann.ensure(index_dir(), bundle.model_id, generation, space.ids, space.joint)
+
+
+def apply_text_adapter(bundle: Bundle, vectors: np.ndarray) -> np.ndarray:
+    """Text vectors through the bundle's trained text adapter (``--train-text-adapter``), if it has one."""
+    if not bundle.has("text_adapter") or not len(vectors):
+        return vectors
+    from musictext.runtime import make_session
+
+    session = _adapter_sessions.get(bundle.path)
+    if session is None:
+        session = _adapter_sessions[bundle.path] = make_session(bundle.file("text_adapter"))
+    name = session.get_inputs()[0].name
+    return session.run(None, {name: np.asarray(vectors, np.float32)})[0]
+
+
+_adapter_sessions: dict = {}

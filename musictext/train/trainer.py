@@ -249,7 +249,8 @@ class Model:
         x_train = torch.from_numpy(data.features[data.train_files])
         raw = JointHead.raw_features(x_train, tag_vecs.shape[0])
         mean, std = raw.mean(dim=0), raw.std(dim=0, unbiased=False) if len(raw) > 1 else torch.ones(raw.shape[1])
-        self.head = JointHead(torch.from_numpy(tag_vecs), mean, std, config.hidden, config.dropout).to(device)
+        self.head = JointHead(torch.from_numpy(tag_vecs), mean, std, config.hidden, config.dropout,
+                              undropped=len(DESCRIPTORS)).to(device)
         self.adapter = TextAdapter(tag_vecs.shape[1]).to(device) if config.text_adapter else None
         self.logit_scale = torch.nn.Parameter(torch.tensor(float(np.log(1 / config.temperature)), device=device))
         decay, no_decay = [], []
