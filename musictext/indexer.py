@@ -128,9 +128,15 @@ def index_library(
     t0 = time.perf_counter()
     bundle = get_bundle(model)
     if not bundle.builtin:
-        from musictext.train.project import reproject  # trained heads: no decoding at all
+        # A trained head projects its base model's features: index new files with the base model
+        # (unchanged ones cost a scan), then re-project the stored features; no decoding twice.
+        from musictext.train.project import reproject
 
-        return reproject(bundle, progress)
+        report = index_library(roots, excludes=excludes, budget=budget, device=device, jobs=jobs, prune=prune,
+                               wait=wait, model=bundle.base.split("@")[0] if bundle.base else None,
+                               progress=progress)
+        reproject(bundle, progress)
+        return IndexReport(**{**report.as_json(), "wall_seconds": round(time.perf_counter() - t0, 2)})
     bundle.file("audio")  # refuse an altered model before touching the library
     choice = choose_device(device)
     progress.note(f"device: {choice.name} ({choice.note})")
@@ -278,7 +284,7 @@ def index_library(
 def refresh_derived(store: Store, bundle: Bundle) -> None:
     """Rebuild the cached space and the HNSW index from the store when they are stale."""
     generation = store.generation(bundle.model_id)
-    space = build_space(store, bundle, bundle.model_id)
+    space = build_space(store, bundle, bundle.base or bundle.model_id)
     save_space(space, index_dir(), generation)
     if len(space):
         ann.ensure(index_dir(), bundle.model_id, generation, space.ids, space.joint)

@@ -74,16 +74,23 @@ class Library:
     def text_scores(self, query: str, rows: np.ndarray | None) -> tuple[np.ndarray, SearchOutcome, dict]:
         """Scores of every (filtered) track for ``query``: concept scores where the query names
         concepts, joint-space similarity (standardised) for terms that name none."""
-        outcome = SearchOutcome([])
         terms = parse_terms(query)
         if not terms:
             raise NotFoundError("empty query")
+        scores, outcome, weights = self._concept_path(terms, rows)
+        if self.bundle.manifest.get("scoring") == "joint":
+            # A trained head ranks whole captions in the joint space; measured concepts (tempo, key,
+            # loudness) and the taggers still count, half and half, so training cannot unlearn them.
+            q = sum(t.weight * v for t, v in zip(terms, self.text.encode([t.text for t in terms])))
+            everything = self.space.joint_scores(q / max(float(np.linalg.norm(q)), 1e-9))
+            z = (everything - everything.mean()) / max(float(everything.std()), 1e-6)
+            scores = 0.5 * scores + 0.5 * (z if rows is None else z[rows])
+        return scores, outcome, weights
+
+    def _concept_path(self, terms, rows: np.ndarray | None) -> tuple[np.ndarray, SearchOutcome, dict]:
+        outcome = SearchOutcome([])
         n = len(self.space) if rows is None else len(rows)
         scores = np.zeros(n, dtype=np.float64)
-        if self.bundle.manifest.get("scoring") == "joint":  # trained heads live in the joint space
-            vecs = self.text.encode([t.text for t in terms])
-            q = sum(t.weight * v for t, v in zip(terms, vecs))
-            return self.space.joint_scores(q / max(np.linalg.norm(q), 1e-9), rows), outcome, {}
         plans: list[TermPlan] = [self.matcher.plan(t) for t in terms]
         weights = self.matcher.weights(plans)
         total_weight = sum(abs(w) for w in weights.values())
@@ -218,7 +225,13 @@ def seed_vector(lib: Library, path: str) -> tuple[np.ndarray, set[int]]:
     if not Path(abspath).exists():
         raise NotFoundError("no such file", abspath)
     from musictext.indexer import analyse_one
-    from musictext.textspace import joint_vectors
 
     feats = analyse_one(abspath, get_bundle(lib.audio_model.split("@")[0]))
+    if not lib.bundle.builtin:
+        from musictext.train.project import project_features
+
+        desc = {k: np.array([np.nan if v is None else v], np.float32) for k, v in feats.descriptors.items()}
+        return project_features(lib.bundle, feats.probs[None], feats.pooled[None], desc)[0], set()
+    from musictext.textspace import joint_vectors
+
     return joint_vectors(feats.probs[None], lib.text.tag_embeddings())[0], set()

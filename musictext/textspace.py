@@ -84,7 +84,12 @@ class TextSide:
             fresh = dict(zip(missing, self.encoder.encode(missing)))
             self._memo.update(fresh)
             self._store(fresh)
-        return np.stack([self._memo[t] for t in texts]) if texts else np.zeros((0, 384), np.float32)
+        out = np.stack([self._memo[t] for t in texts]) if texts else np.zeros((0, 384), np.float32)
+        if self.bundle.has("text_adapter"):  # a trained bundle's adapter, after the shared cache
+            from musictext.train.project import apply_text_adapter
+
+            out = apply_text_adapter(self.bundle, out)
+        return out
 
     def tag_embeddings(self) -> np.ndarray:
         """[tags, d] embeddings of the bundle's tag names in the prompt template."""

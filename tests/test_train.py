@@ -223,8 +223,10 @@ def test_train_end_to_end_then_index_search_and_eval(library, tmp_path):
     assert any(m["name"] == "mine" and "trained" in m["kind"] for m in listed)
     assert "ok" in mt("models", "verify", "mine").stdout
 
-    again = last_json(mt("index", str(library), "--model", "mine", "--json").stdout)
-    assert again["indexed"] == 6
+    # the base model's features are reused: nothing is decoded again, every track is re-projected
+    again = mt("index", str(library), "--model", "mine", "--json")
+    assert last_json(again.stdout)["unchanged"] == 6 and last_json(again.stdout)["indexed"] == 0
+    assert "re-projecting 6 stored track(s)" in again.stderr
     hits = json_lines(mt("search", "busy percussive", "--model", "mine", "--json", "-n", "6").stdout)
     assert len(hits) == 6 and hits[0]["score"] >= hits[-1]["score"]
 

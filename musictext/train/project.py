@@ -69,16 +69,9 @@ def reproject(bundle: Bundle, progress):
 
 
 def _refresh_derived(store, bundle: Bundle) -> None:
-    """indexer.refresh_derived, but reading the features of the base model (a trained bundle has none)."""
-    from musictext import ann
-    from musictext.config import index_dir
-    from musictext.space import build_space, save_space
+    from musictext.indexer import refresh_derived
 
-    generation = store.generation(bundle.model_id)
-    space = build_space(store, bundle, bundle.base)
-    save_space(space, index_dir(), generation)
-    if len(space):
-        ann.ensure(index_dir(), bundle.model_id, generation, space.ids, space.joint)
+    refresh_derived(store, bundle)
 
 
 def apply_text_adapter(bundle: Bundle, vectors: np.ndarray) -> np.ndarray:

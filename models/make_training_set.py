@@ -1,0 +1,1323 @@
+"""Build a reproducible, labelled training set of synthetic music clips with captions.
+
+The clips are composed here from scratch (diatonic progressions, scales, arpeggios, block
+chords, melodies over a bass, riffs, drum grooves), written as Standard MIDI files by hand (no
+MIDI library needed) and rendered with fluidsynth through two free General MIDI soundfonts that
+are NOT FluidR3 and not derived from it:
+
+    TimGM6mb.sf2       Debian package timgm6mb-soundfont  (GPL-2; Tim Brechbill, David Bolton)
+    OPL-3_FM_128M.sf2  Debian package opl3-soundfont      (CC-BY-SA-4.0; Zandro Reveille)
+
+FluidR3_GM and everything derived from it (fluid-soundfont-gm/gs, fluidr3mono-gm-soundfont, the
+MuseScore General soundfonts) is refused, because the project's evaluation corpus is rendered
+with FluidR3 and the training data must not share its timbres.
+
+Set-up (Debian/Ubuntu, as root):
+
+    apt-get update
+    apt-get install -y fluidsynth timgm6mb-soundfont opl3-soundfont
+
+Python: numpy and soundfile (both already in the project's .venv).
+
+Run (from the repository root):
+
+    .venv/bin/python models/make_training_set.py                 # ~700 clips -> /tmp/mt-train-set/
+    .venv/bin/python models/make_training_set.py --n 40 --out /tmp/mt-train-small --jobs 2
+    .venv/bin/python models/make_training_set.py --seed 7 --format wav
+
+Output (outside the repository):
+
+    OUT/audio/clip_00000.flac ...   22.05 kHz mono, 15-25 s, peak-normalised to -1 dBFS
+    OUT/pairs.jsonl                 one JSON object per clip: audio, text, tags, instrument,
+                                    gm_program, soundfont, tempo_bpm, mode, seed, and more
+    OUT/summary.json                counts per label, durations, build time, soundfont licences
+
+Everything is a pure function of --seed (and the soundfont files): the clip plan is drawn from
+the master seed, every clip has its own integer seed (recorded in pairs.jsonl) from which its
+notes are drawn, and rendering order does not matter, so --jobs changes only the speed.
+A rendered clip that is silent (peak <= -40 dBFS) or outside 15-25 s is recomposed with the
+next attempt seed (up to 4 attempts) and dropped only if every attempt fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import multiprocessing as mp
+import os
+import random
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+SR = 22050
+PPQ = 480
+MIN_DUR, MAX_DUR = 15.0, 25.0
+SILENCE_DBFS = -40.0
+TARGET_PEAK_DBFS = -1.0
+MAX_ATTEMPTS = 4
+
+SF_DIR = Path("/usr/share/sounds/sf2")
+SOUNDFONTS = {
+    "TimGM6mb": {
+        "path": str(SF_DIR / "TimGM6mb.sf2"),
+        "package": "timgm6mb-soundfont",
+        "licence": "GPL-2",
+        "copyright": "2004 Tim Brechbill; 2010 David Bolton",
+        "note": "sample-based General MIDI set (6 MB); drum kits 0, 8, 16, 24, 25, 32, 40, 48",
+    },
+    "OPL3-FM": {
+        "path": str(SF_DIR / "OPL-3_FM_128M.sf2"),
+        "package": "opl3-soundfont",
+        "licence": "CC-BY-SA-4.0",
+        "copyright": "2009 Zandro Reveille",
+        "note": "Yamaha OPL3 FM-synthesis emulation (Creative Labs 4-op bank style); one drum kit",
+    },
+}
+FORBIDDEN_SF = ("fluid", "musescore", "mscore")  # FluidR3 and its derivatives
+
+# ----------------------------------------------------------------------------------------------
+# Instruments: key -> GM program (0-based), names for captions, tags (label words), comfortable
+# MIDI range, polyphonic?, roles it can take, whether it is itself an ensemble.
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Inst:
+    key: str
+    program: int
+    names: tuple[str, ...]
+    tags: tuple[str, ...]
+    lo: int
+    hi: int
+    poly: bool
+    roles: tuple[str, ...]
+    ensemble: bool = False
+    weight: float = 1.0
+    skip_sf: tuple[str, ...] = ()
+
+
+M, C, B, A, R = "melody", "chords", "bass", "arp", "riff"
+
+INSTRUMENTS: list[Inst] = [
+    Inst("acoustic_grand_piano", 0, ("piano", "grand piano", "acoustic piano"), ("piano", "acoustic piano", "keyboard"), 36, 96, True, (M, C, A, B), weight=1.5),
+    Inst("bright_piano", 1, ("piano", "bright piano"), ("piano", "keyboard"), 36, 96, True, (M, C, A)),
+    Inst("electric_piano", 4, ("electric piano", "rhodes-style electric piano"), ("electric piano", "piano", "keyboard"), 40, 88, True, (M, C, A)),
+    Inst("harpsichord", 6, ("harpsichord",), ("harpsichord", "keyboard"), 36, 86, True, (M, C, A)),
+    Inst("clavinet", 7, ("clavinet",), ("clavinet", "keyboard"), 40, 84, True, (M, C, R)),
+    Inst("celesta", 8, ("celesta",), ("celesta", "mallet percussion", "bells"), 60, 96, True, (M, A)),
+    Inst("glockenspiel", 9, ("glockenspiel",), ("glockenspiel", "mallet percussion", "bells"), 72, 100, False, (M, A)),
+    Inst("music_box", 10, ("music box",), ("music box", "bells"), 60, 96, True, (M, A)),
+    Inst("vibraphone", 11, ("vibraphone", "vibes"), ("vibraphone", "mallet percussion"), 53, 89, True, (M, C, A)),
+    Inst("marimba", 12, ("marimba",), ("marimba", "mallet percussion"), 45, 96, True, (M, A, R), weight=1.8),
+    Inst("xylophone", 13, ("xylophone",), ("xylophone", "mallet percussion"), 65, 100, False, (M, A)),
+    Inst("tubular_bells", 14, ("tubular bells", "chimes"), ("tubular bells", "bells", "chimes"), 60, 77, False, (M,)),
+    Inst("drawbar_organ", 16, ("organ", "electric organ", "drawbar organ", "hammond-style organ"), ("organ", "electric organ"), 36, 96, True, (M, C, R), weight=1.8),
+    Inst("rock_organ", 18, ("rock organ", "electric organ"), ("organ", "electric organ", "rock organ"), 36, 96, True, (M, C, R)),
+    Inst("church_organ", 19, ("church organ", "pipe organ"), ("organ", "church organ", "pipe organ"), 36, 96, True, (M, C, A, B), weight=2.2),
+    Inst("reed_organ", 20, ("reed organ", "harmonium"), ("organ", "reed organ", "harmonium"), 41, 84, True, (M, C)),
+    Inst("accordion", 21, ("accordion",), ("accordion",), 53, 89, True, (M, C)),
+    Inst("harmonica", 22, ("harmonica",), ("harmonica",), 60, 84, False, (M,)),
+    Inst("nylon_guitar", 24, ("classical guitar", "nylon-string guitar", "acoustic guitar"), ("guitar", "acoustic guitar", "classical guitar"), 40, 79, True, (M, C, A), weight=1.3),
+    Inst("steel_guitar", 25, ("acoustic guitar", "steel-string guitar"), ("guitar", "acoustic guitar"), 40, 79, True, (M, C, A), weight=1.3),
+    Inst("jazz_guitar", 26, ("jazz guitar", "electric guitar"), ("guitar", "electric guitar", "jazz guitar"), 40, 79, True, (M, C, A)),
+    Inst("clean_guitar", 27, ("clean electric guitar", "electric guitar"), ("guitar", "electric guitar"), 40, 81, True, (M, C, A, R)),
+    Inst("overdriven_guitar", 29, ("overdriven guitar", "electric guitar"), ("guitar", "electric guitar", "distorted guitar", "overdrive"), 40, 81, True, (M, R), weight=1.2),
+    Inst("distortion_guitar", 30, ("distorted guitar", "distortion guitar", "heavy electric guitar"), ("guitar", "electric guitar", "distorted guitar", "distortion"), 40, 81, True, (M, R), weight=1.2),
+    Inst("acoustic_bass", 32, ("acoustic bass", "upright bass", "double bass"), ("bass", "acoustic bass", "double bass"), 28, 55, False, (B, M)),
+    Inst("electric_bass", 33, ("electric bass", "bass guitar"), ("bass", "electric bass", "bass guitar"), 28, 60, False, (B, M, R)),
+    Inst("picked_bass", 34, ("picked bass", "electric bass"), ("bass", "electric bass", "bass guitar"), 28, 60, False, (B, R)),
+    Inst("fretless_bass", 35, ("fretless bass",), ("bass", "electric bass", "fretless bass"), 28, 60, False, (B, M)),
+    Inst("synth_bass", 38, ("synth bass", "synthesizer bass"), ("bass", "synthesizer", "synth bass"), 28, 60, False, (B, R)),
+    Inst("violin", 40, ("violin",), ("violin", "strings", "bowed strings"), 55, 93, False, (M, A), weight=1.3),
+    Inst("viola", 41, ("viola",), ("viola", "strings", "bowed strings"), 48, 81, False, (M,)),
+    Inst("cello", 42, ("cello",), ("cello", "strings", "bowed strings"), 36, 72, False, (M, B), weight=1.3),
+    Inst("contrabass", 43, ("contrabass", "double bass"), ("double bass", "contrabass", "strings", "bass"), 28, 55, False, (B, M)),
+    Inst("pizzicato_strings", 45, ("pizzicato strings", "plucked strings"), ("strings", "pizzicato", "string ensemble", "ensemble"), 40, 84, True, (A, C, M), ensemble=True),
+    Inst("harp", 46, ("harp", "concert harp"), ("harp", "plucked strings"), 36, 91, True, (M, A, C), weight=1.2),
+    Inst("timpani", 47, ("timpani", "kettle drums"), ("timpani", "kettle drums", "percussion"), 40, 55, False, (B,)),
+    Inst("string_ensemble", 48, ("strings", "string ensemble", "string section", "string orchestra"), ("strings", "string ensemble", "ensemble", "orchestra"), 36, 91, True, (C, M, A), ensemble=True, weight=1.8),
+    Inst("slow_strings", 49, ("strings", "string section", "lush strings"), ("strings", "string ensemble", "ensemble", "orchestra"), 36, 91, True, (C, M), ensemble=True),
+    Inst("synth_strings", 50, ("synth strings", "synthesizer strings"), ("synthesizer", "synth strings", "strings"), 36, 91, True, (C, M)),
+    Inst("choir_aahs", 52, ("choir", "vocal choir", "choir singing aah"), ("choir", "voices", "vocal", "ensemble"), 48, 79, True, (C, M), ensemble=True, weight=2.0),
+    Inst("voice_oohs", 53, ("voices", "humming voices", "choir singing ooh"), ("choir", "voices", "vocal", "ensemble"), 48, 79, True, (C, M), ensemble=True),
+    Inst("trumpet", 56, ("trumpet",), ("trumpet", "brass"), 55, 82, False, (M, R), weight=2.0),
+    Inst("trombone", 57, ("trombone",), ("trombone", "brass"), 40, 72, False, (M, B)),
+    Inst("tuba", 58, ("tuba",), ("tuba", "brass"), 28, 58, False, (B, M)),
+    Inst("muted_trumpet", 59, ("muted trumpet",), ("trumpet", "muted trumpet", "brass"), 55, 82, False, (M,)),
+    Inst("french_horn", 60, ("french horn", "horn"), ("french horn", "horn", "brass"), 41, 77, False, (M,), weight=1.3),
+    Inst("brass_section", 61, ("brass section", "brass ensemble", "horn section"), ("brass", "brass section", "ensemble"), 41, 82, True, (C, M, R), ensemble=True, weight=1.5),
+    Inst("soprano_sax", 64, ("soprano saxophone", "soprano sax"), ("saxophone", "soprano saxophone", "sax", "woodwind"), 56, 88, False, (M,), weight=1.2),
+    Inst("alto_sax", 65, ("alto saxophone", "alto sax", "saxophone"), ("saxophone", "alto saxophone", "sax", "woodwind"), 49, 81, False, (M, R), weight=1.6),
+    Inst("tenor_sax", 66, ("tenor saxophone", "tenor sax", "saxophone"), ("saxophone", "tenor saxophone", "sax", "woodwind"), 44, 76, False, (M, R), weight=1.6),
+    Inst("baritone_sax", 67, ("baritone saxophone", "bari sax"), ("saxophone", "baritone saxophone", "sax", "woodwind"), 36, 69, False, (M, B)),
+    Inst("oboe", 68, ("oboe",), ("oboe", "woodwind", "double reed"), 58, 91, False, (M,), weight=1.2),
+    Inst("english_horn", 69, ("english horn", "cor anglais"), ("english horn", "woodwind", "double reed"), 52, 81, False, (M,)),
+    Inst("bassoon", 70, ("bassoon",), ("bassoon", "woodwind", "double reed"), 34, 72, False, (M, B)),
+    Inst("clarinet", 71, ("clarinet",), ("clarinet", "woodwind"), 50, 91, False, (M, A), weight=1.2),
+    Inst("piccolo", 72, ("piccolo",), ("piccolo", "flute", "woodwind"), 74, 102, False, (M,)),
+    Inst("flute", 73, ("flute",), ("flute", "woodwind"), 60, 96, False, (M, A), weight=1.4),
+    Inst("recorder", 74, ("recorder",), ("recorder", "woodwind"), 60, 88, False, (M,)),
+    Inst("pan_flute", 75, ("pan flute", "pan pipes"), ("pan flute", "flute", "woodwind"), 60, 88, False, (M,)),
+    Inst("ocarina", 79, ("ocarina",), ("ocarina", "woodwind"), 60, 88, False, (M,)),
+    Inst("square_lead", 80, ("square lead", "square-wave synth lead", "chiptune lead"), ("synthesizer", "synth lead", "electronic"), 48, 88, False, (M, R, A), weight=1.3),
+    Inst("saw_lead", 81, ("saw lead", "sawtooth synth lead", "synth lead"), ("synthesizer", "synth lead", "electronic"), 48, 88, False, (M, R, A), weight=1.3),
+    Inst("new_age_pad", 88, ("synth pad", "new age pad"), ("synthesizer", "synth pad", "pad", "electronic"), 48, 84, True, (C,)),
+    Inst("warm_pad", 89, ("warm pad", "synth pad", "warm synthesizer pad"), ("synthesizer", "synth pad", "pad", "electronic"), 48, 84, True, (C,), weight=1.3),
+    Inst("polysynth", 90, ("polysynth", "polyphonic synthesizer"), ("synthesizer", "synth pad", "electronic"), 48, 84, True, (C, A)),
+    Inst("sweep_pad", 95, ("sweep pad", "synth pad"), ("synthesizer", "synth pad", "pad", "electronic"), 48, 84, True, (C,)),
+    Inst("sitar", 104, ("sitar",), ("sitar", "plucked strings"), 48, 77, False, (M,)),
+    Inst("banjo", 105, ("banjo",), ("banjo", "plucked strings"), 48, 81, True, (M, A)),
+    Inst("koto", 107, ("koto",), ("koto", "plucked strings"), 50, 84, False, (M, A)),
+    Inst("kalimba", 108, ("kalimba", "thumb piano"), ("kalimba", "thumb piano"), 60, 84, False, (M, A)),
+    Inst("bagpipe", 109, ("bagpipe", "bagpipes"), ("bagpipe", "bagpipes"), 55, 77, False, (M,)),
+    Inst("fiddle", 110, ("fiddle",), ("fiddle", "violin", "strings"), 55, 93, False, (M,)),
+    Inst("steel_drums", 114, ("steel drums", "steel pan"), ("steel drums", "steel pan", "percussion"), 55, 84, False, (M, A)),
+]
+INST = {i.key: i for i in INSTRUMENTS}
+
+# Drum kits (channel 10, bank 128). OPL3 has only kit 0.
+DRUM_KITS = {0: "standard", 8: "room", 16: "power", 24: "electronic", 25: "808", 32: "jazz", 40: "brush"}
+DRUM_TAGS = ("drums", "drum kit", "percussion")
+DRUM_NAMES = ("drums", "drum kit", "a drum kit", "drummer")
+
+MAJOR = (0, 2, 4, 5, 7, 9, 11)
+NAT_MINOR = (0, 2, 3, 5, 7, 8, 10)
+PC_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+MINOR_PC_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "Bb", "B")
+
+# Diatonic progressions as scale-degree indices (0 = I/i). Each ends on the tonic; the last two
+# chords are a perfect cadence (V - I / V - i).
+PROGS_MAJOR = [
+    (0, 3, 4, 0), (0, 5, 3, 4), (0, 1, 4, 0), (0, 3, 0, 4), (0, 5, 1, 4),
+    (0, 2, 3, 4), (0, 4, 5, 3), (0, 3, 5, 4),
+]
+PROGS_MINOR = [
+    (0, 3, 4, 0), (0, 5, 3, 4), (0, 3, 6, 2), (0, 5, 2, 4), (0, 1, 4, 0),
+    (0, 6, 5, 4), (0, 3, 0, 4), (0, 2, 3, 4),
+]
+
+
+# ----------------------------------------------------------------------------------------------
+# Key helpers
+# ----------------------------------------------------------------------------------------------
+
+
+class Key:
+    def __init__(self, tonic_pc: int, mode: str):
+        self.tonic = tonic_pc
+        self.mode = mode
+
+    def name(self) -> str:
+        names = MINOR_PC_NAMES if self.mode == "minor" else PC_NAMES
+        return f"{names[self.tonic]} {self.mode}"
+
+    def scale(self, chord_degree: int | None = None) -> tuple[int, ...]:
+        """Pitch classes (relative) of the scale in use; in minor the 7th is raised over V/vii."""
+        if self.mode == "major":
+            return MAJOR
+        if chord_degree in (4, 6):  # harmonic minor over the dominant
+            return (0, 2, 3, 5, 7, 8, 11)
+        return NAT_MINOR
+
+    def pitch(self, step: int, base_octave_midi: int, chord_degree: int | None = None) -> int:
+        """Diatonic step (may be negative / beyond 7) above the tonic at base_octave_midi."""
+        sc = self.scale(chord_degree)
+        octv, idx = divmod(step, 7)
+        return base_octave_midi + self.tonic + 12 * octv + sc[idx]
+
+    def chord_pcs(self, degree: int) -> list[int]:
+        sc = self.scale(degree)
+        return [(self.tonic + sc[(degree + k) % 7]) % 12 for k in (0, 2, 4)]
+
+    def in_key_pcs(self, degree: int | None) -> set[int]:
+        return {(self.tonic + p) % 12 for p in self.scale(degree)}
+
+
+def steps_near(key: Key, lo: int, hi: int, degree: int | None) -> list[int]:
+    """All MIDI pitches in [lo, hi] that belong to the scale in use over `degree`."""
+    pcs = key.in_key_pcs(degree)
+    return [p for p in range(lo, hi + 1) if p % 12 in pcs]
+
+
+def nearest(cands: list[int], target: float) -> int:
+    return min(cands, key=lambda p: (abs(p - target), p))
+
+
+# ----------------------------------------------------------------------------------------------
+# Note containers and MIDI writing (Standard MIDI File, format 0, written by hand)
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Part:
+    inst_key: str | None  # None for drums
+    program: int
+    channel: int
+    role: str
+    volume: int = 100
+    pan: int = 64
+    reverb: int = 40
+    notes: list[tuple[int, int, int, int]] = field(default_factory=list)  # start, dur, pitch, vel
+
+    def add(self, start: float, dur: float, pitch: int, vel: int) -> None:
+        s, d = int(round(start)), max(20, int(round(dur)))
+        self.notes.append((s, d, int(pitch), max(1, min(127, int(vel)))))
+
+
+def vlq(n: int) -> bytes:
+    out = [n & 0x7F]
+    n >>= 7
+    while n:
+        out.append(0x80 | (n & 0x7F))
+        n >>= 7
+    return bytes(reversed(out))
+
+
+def write_midi(path: Path, parts: list[Part], bpm: float, beats_per_bar: int, end_tick: int) -> None:
+    ev: list[tuple[int, int, bytes]] = []  # tick, order, bytes
+    us = int(round(60_000_000 / bpm))
+    ev.append((0, 0, b"\xff\x51\x03" + us.to_bytes(3, "big")))
+    ev.append((0, 0, bytes([0xFF, 0x58, 4, beats_per_bar, 2, 24, 8])))
+    for p in parts:
+        ch = p.channel
+        if ch == 9:
+            ev.append((0, 1, bytes([0xB0 | ch, 0, 1])))  # bank MSB (fluidsynth keeps ch10 drums)
+        else:
+            ev.append((0, 1, bytes([0xB0 | ch, 0, 0])))
+        ev.append((0, 2, bytes([0xC0 | ch, p.program & 0x7F])))
+        ev.append((0, 3, bytes([0xB0 | ch, 7, p.volume])))
+        ev.append((0, 3, bytes([0xB0 | ch, 10, p.pan])))
+        ev.append((0, 3, bytes([0xB0 | ch, 91, p.reverb])))
+        ev.append((0, 3, bytes([0xB0 | ch, 93, 0])))
+        for s, d, pitch, vel in p.notes:
+            if not 0 <= pitch <= 127:
+                continue
+            ev.append((s + 10, 6, bytes([0x90 | ch, pitch, vel])))
+            ev.append((s + 10 + d, 5, bytes([0x80 | ch, pitch, 0])))
+    ev.sort(key=lambda e: (e[0], e[1]))
+    last = max(end_tick, ev[-1][0])
+    body = bytearray()
+    t = 0
+    for tick, _, data in ev:
+        body += vlq(tick - t) + data
+        t = tick
+    body += vlq(last - t) + b"\xff\x2f\x00"
+    with open(path, "wb") as f:
+        f.write(b"MThd" + struct.pack(">IHHH", 6, 0, 1, PPQ))
+        f.write(b"MTrk" + struct.pack(">I", len(body)) + bytes(body))
+
+
+# ----------------------------------------------------------------------------------------------
+# Composition
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Frame:
+    """Shared musical frame of one clip."""
+
+    key: Key | None
+    bpm: float
+    tempo_class: str  # slow | moderate | fast
+    beats: int  # beats per bar
+    bars: int
+    chords: list[int]  # degree per bar
+    rng: random.Random
+    base_vel: int
+
+    @property
+    def bar_ticks(self) -> int:
+        return self.beats * PPQ
+
+    def vel(self, accent: float = 0.0, spread: int = 7) -> int:
+        return int(self.base_vel + accent + self.rng.randint(-spread, spread))
+
+    def jitter(self, amount: int = 6) -> int:
+        return self.rng.randint(-amount, amount)
+
+
+def make_chords(rng: random.Random, mode: str, bars: int) -> list[int]:
+    progs = PROGS_MAJOR if mode == "major" else PROGS_MINOR
+    prog = rng.choice(progs)
+    alt = rng.choice(progs)
+    seq: list[int] = []
+    while len(seq) < bars - 2:
+        seq.extend(prog if (len(seq) // 4) % 2 == 0 or rng.random() < 0.5 else alt)
+    seq = seq[: bars - 2]
+    return seq + [4, 0]  # perfect cadence, end on the tonic
+
+
+def clamp_register(inst: Inst, rng: random.Random, width: int = 19) -> tuple[int, int]:
+    """A comfortable sub-range (about an octave and a half) inside the instrument's range."""
+    lo, hi = inst.lo, inst.hi
+    if hi - lo <= width:
+        return lo, hi
+    margin = max(0, (hi - lo - width) // 4)
+    start = rng.randint(lo + margin, hi - width - margin) if hi - width - margin > lo + margin else lo
+    return start, start + width
+
+
+def rhythm_pool(fr: Frame) -> list[list[float]]:
+    """Bar rhythms in beats; density follows the tempo label."""
+    b = fr.beats
+    if b == 3:
+        if fr.tempo_class == "slow":
+            return [[3], [2, 1], [1, 1, 1], [1, 2], [1.5, 0.5, 1]]
+        if fr.tempo_class == "fast":
+            return [[1, 1, 1], [0.5, 0.5, 1, 1], [1, 0.5, 0.5, 1], [0.5] * 6, [2, 1]]
+        return [[1, 1, 1], [2, 1], [0.5, 0.5, 1, 1], [1.5, 0.5, 1]]
+    if fr.tempo_class == "slow":
+        return [[2, 2], [1, 1, 2], [2, 1, 1], [1, 1, 1, 1], [3, 1], [1.5, 0.5, 2], [4], [1, 0.5, 0.5, 2]]
+    if fr.tempo_class == "fast":
+        return [[0.5] * 8, [1, 0.5, 0.5, 1, 1], [0.5, 0.5, 1, 0.5, 0.5, 1], [1, 1, 0.5, 0.5, 1],
+                [0.5, 0.5, 0.5, 0.5, 2], [1, 1, 1, 1], [1.5, 0.5, 1, 1]]
+    return [[1, 1, 1, 1], [1, 0.5, 0.5, 2], [0.5, 0.5, 1, 1, 1], [2, 1, 1], [1.5, 0.5, 1, 1]]
+
+
+def compose_melody(fr: Frame, part: Part, inst: Inst, legato: float = 0.92) -> None:
+    rng, key = fr.rng, fr.key
+    assert key is not None
+    lo, hi = clamp_register(inst, rng)
+    pool = rhythm_pool(fr)
+    motif = [rng.choice(pool) for _ in range(2)]
+    prev = nearest(steps_near(key, lo, hi, 0), (lo + hi) / 2)
+    for bar in range(fr.bars):
+        deg = fr.chords[bar]
+        t0 = bar * fr.bar_ticks
+        if bar == fr.bars - 1:  # final tonic, held
+            tonics = [p for p in range(lo, hi + 1) if p % 12 == key.tonic]
+            p = nearest(tonics or [prev], prev)
+            part.add(t0, fr.bar_ticks * 0.98, p, fr.vel(4))
+            continue
+        rhythm = motif[bar % 2] if (bar // 2) % 2 == 0 or rng.random() < 0.4 else rng.choice(pool)
+        chord = key.chord_pcs(deg)
+        scale = steps_near(key, lo, hi, deg)
+        chord_tones = [p for p in scale if p % 12 in chord]
+        beat = 0.0
+        for i, dur in enumerate(rhythm):
+            strong = abs(beat - round(beat)) < 1e-6 and int(round(beat)) % 2 == 0
+            if strong or rng.random() < 0.3:
+                cands = [p for p in chord_tones if abs(p - prev) <= 7] or chord_tones
+                p = rng.choice(sorted(cands, key=lambda q: abs(q - prev))[:3])
+            else:
+                idx = scale.index(nearest(scale, prev))
+                step = rng.choice((-2, -1, -1, 1, 1, 2))
+                p = scale[max(0, min(len(scale) - 1, idx + step))]
+            # leading tone resolves up in the cadence bar
+            if bar == fr.bars - 2 and i == len(rhythm) - 1:
+                p = nearest([q for q in scale if q % 12 in ((key.tonic + 11) % 12, (key.tonic + 2) % 12)] or scale, prev)
+            accent = 8 if abs(beat) < 1e-6 else (3 if strong else 0)
+            part.add(t0 + beat * PPQ + fr.jitter(), dur * PPQ * legato, p, fr.vel(accent))
+            prev = p
+            beat += dur
+
+
+def voice_chord(key: Key, deg: int, lo: int, hi: int, prev: list[int] | None, n: int = 3) -> list[int]:
+    pcs = key.chord_pcs(deg)
+    cands = []
+    for root in range(lo, hi - 7):
+        if root % 12 not in pcs:
+            continue
+        v = [root]
+        while len(v) < n:
+            nxt = v[-1] + 1
+            while nxt % 12 not in pcs:
+                nxt += 1
+            v.append(nxt)
+        if v[-1] <= hi:
+            cands.append(v)
+    if not cands:
+        return [lo + ((pcs[0] - lo) % 12)]
+    if prev is None:
+        mid = (lo + hi) / 2
+        return min(cands, key=lambda v: abs(sum(v) / len(v) - mid))
+    return min(cands, key=lambda v: sum(abs(a - b) for a, b in zip(v, prev)))
+
+
+def bass_root(key: Key, deg: int, lo: int, hi: int, target: float | None = None) -> int:
+    pc = key.chord_pcs(deg)[0]
+    cands = [p for p in range(lo, hi + 1) if p % 12 == pc]
+    return nearest(cands, target if target is not None else lo + 7) if cands else lo
+
+
+def compose_chords(fr: Frame, part: Part, inst: Inst, with_bass: bool = False) -> None:
+    rng, key = fr.rng, fr.key
+    assert key is not None
+    lo, hi = clamp_register(inst, rng, width=16)
+    lo = max(lo, inst.lo + 7 if with_bass else lo)
+    hi = max(hi, lo + 12)
+    n = 4 if inst.poly and rng.random() < 0.3 else 3
+    b = fr.beats
+    if fr.tempo_class == "slow":
+        pats = [[b], [b / 2 if b == 4 else 2, 2 if b == 4 else 1], [1] * b if b == 3 else [2, 2]]
+    elif fr.tempo_class == "fast":
+        pats = [[1] * b, [0.5] * (2 * b), [1.5, 1.5, 1] if b == 4 else [1, 1, 1], [0.5, 1, 0.5, 1, 1] if b == 4 else [0.5, 1, 1.5]]
+    else:
+        pats = [[2, 2] if b == 4 else [2, 1], [1] * b, [1.5, 1.5, 1] if b == 4 else [1.5, 1.5]]
+    pat = rng.choice(pats)
+    strum = rng.choice((0, 0, 12, 20)) if "guitar" in inst.tags or inst.key in ("harp", "banjo") else 0
+    prev = None
+    for bar in range(fr.bars):
+        deg = fr.chords[bar]
+        t0 = bar * fr.bar_ticks
+        voicing = voice_chord(key, deg, lo, hi, prev, n)
+        prev = voicing
+        rhythm = [b] if bar == fr.bars - 1 else pat
+        beat = 0.0
+        for dur in rhythm:
+            accent = 6 if beat == 0 else 0
+            for k, p in enumerate(voicing):
+                part.add(t0 + beat * PPQ + k * strum + fr.jitter(4), dur * PPQ * 0.95, p, fr.vel(accent - 6))
+            beat += dur
+        if with_bass:
+            root = bass_root(key, deg, max(inst.lo, voicing[0] - 19), voicing[0] - 5)
+            if fr.tempo_class == "fast" and bar != fr.bars - 1:
+                for beat in range(b):
+                    part.add(t0 + beat * PPQ, PPQ * 0.9, root if beat % 2 == 0 else root + 12 if root + 12 < voicing[0] else root, fr.vel(2))
+            else:
+                part.add(t0, fr.bar_ticks * 0.97, root, fr.vel(4))
+
+
+def compose_arpeggio(fr: Frame, part: Part, inst: Inst, with_bass: bool = False) -> None:
+    rng, key = fr.rng, fr.key
+    assert key is not None
+    lo, hi = clamp_register(inst, rng, width=20)
+    sub = 0.5 if fr.tempo_class != "fast" or rng.random() < 0.7 else 1.0
+    if fr.tempo_class == "slow" and rng.random() < 0.3:
+        sub = 1.0 if fr.bpm > 70 else 0.5
+    style = rng.choice(("up", "updown", "alberti", "broken"))
+    prev = None
+    per_bar = int(round(fr.beats / sub))
+    for bar in range(fr.bars):
+        deg = fr.chords[bar]
+        t0 = bar * fr.bar_ticks
+        v = voice_chord(key, deg, lo, max(lo + 12, hi - 12), prev, 3)
+        prev = v
+        tones = v + [v[0] + 12, v[1] + 12, v[2] + 12]
+        tones = [t for t in tones if t <= inst.hi] or v
+        if style == "up":
+            seq = tones
+        elif style == "updown":
+            seq = tones + tones[-2:0:-1]
+        elif style == "alberti":
+            seq = [v[0], v[2], v[1], v[2]]
+        else:
+            seq = [v[0], v[1], v[2], v[1], tones[-1], v[2], v[1], v[2]]
+        if bar == fr.bars - 1:
+            for k, p in enumerate(v):
+                part.add(t0 + k * 40, fr.bar_ticks * 0.95 - k * 40, p, fr.vel(2))
+            if with_bass:
+                part.add(t0, fr.bar_ticks * 0.95, bass_root(key, deg, max(inst.lo, v[0] - 19), v[0] - 5), fr.vel(4))
+            continue
+        for i in range(per_bar):
+            p = seq[i % len(seq)]
+            accent = 6 if i == 0 else 0
+            part.add(t0 + i * sub * PPQ + fr.jitter(4), sub * PPQ * 1.4, p, fr.vel(accent - 4))
+        if with_bass:
+            root = bass_root(key, deg, max(inst.lo, v[0] - 19), v[0] - 5)
+            part.add(t0, fr.bar_ticks * 0.95, root, fr.vel(2))
+
+
+def compose_scale(fr: Frame, part: Part, inst: Inst) -> None:
+    """Scales up and down (harmonic minor in minor keys), ending on the tonic."""
+    rng, key = fr.rng, fr.key
+    assert key is not None
+    sub = {"slow": rng.choice((1.0, 0.5)) if fr.bpm > 68 else 1.0, "moderate": 0.5, "fast": rng.choice((0.5, 0.5, 1.0))}[fr.tempo_class]
+    total_slots = int(round((fr.bars - 1) * fr.beats / sub))
+    octaves = 2 if inst.hi - inst.lo >= 30 and rng.random() < 0.6 else 1
+    tonic_cands = [p for p in range(inst.lo, inst.hi - 12 * octaves + 1) if p % 12 == key.tonic]
+    if not tonic_cands:
+        octaves = 1
+        tonic_cands = [p for p in range(inst.lo, inst.hi - 11) if p % 12 == key.tonic] or [inst.lo]
+    base = rng.choice(tonic_cands) - key.tonic
+    deg = 4 if key.mode == "minor" else None  # harmonic minor: raised 7th
+    up = [key.pitch(s, base, deg) for s in range(7 * octaves + 1)]
+    cycle = up + up[-2:0:-1]
+    if rng.random() < 0.3:  # scale in thirds
+        up3 = []
+        for s in range(7 * octaves - 1):
+            up3 += [key.pitch(s, base, deg), key.pitch(s + 2, base, deg)]
+        cycle = up3 + [key.pitch(7 * octaves, base, deg)] + up3[::-1][1:]
+    # make the slot count end on the tonic: trim to a whole number of cycles when possible
+    seq = (cycle * (total_slots // len(cycle) + 2))[:total_slots]
+    while seq and seq[-1] % 12 != key.tonic:
+        seq.pop()
+    for i, p in enumerate(seq):
+        accent = 6 if (i * sub) % fr.beats == 0 else 0
+        part.add(i * sub * PPQ + fr.jitter(3), sub * PPQ * 0.9, p, fr.vel(accent))
+    end = len(seq) * sub * PPQ
+    part.add(end, max(fr.bar_ticks, (fr.bars * fr.bar_ticks) - end) * 0.95, base + key.tonic, fr.vel(4))
+
+
+def compose_bass(fr: Frame, part: Part, inst: Inst) -> None:
+    rng, key = fr.rng, fr.key
+    assert key is not None
+    lo, hi = inst.lo, min(inst.hi, inst.lo + 24)
+    style = rng.choice(("roots", "root_fifth", "walk", "pump")) if fr.tempo_class != "slow" else rng.choice(("roots", "root_fifth"))
+    if inst.key == "timpani":
+        style = "root_fifth"
+    b = fr.beats
+    for bar in range(fr.bars):
+        deg = fr.chords[bar]
+        t0 = bar * fr.bar_ticks
+        root = bass_root(key, deg, lo, hi, lo + 9)
+        if bar == fr.bars - 1:
+            part.add(t0, fr.bar_ticks * 0.95, root, fr.vel(6))
+            continue
+        fifth = root + 7 if root + 7 <= inst.hi else root - 5
+        nxt = bass_root(key, fr.chords[bar + 1], lo, hi, root)
+        if style == "roots":
+            part.add(t0, fr.bar_ticks * 0.95, root, fr.vel(4))
+        elif style == "root_fifth":
+            half = b / 2 if b == 4 else 2
+            part.add(t0, half * PPQ * 0.92, root, fr.vel(4))
+            part.add(t0 + half * PPQ, (b - half) * PPQ * 0.92, fifth, fr.vel(0))
+        elif style == "pump":
+            for i in range(2 * b):
+                part.add(t0 + i * PPQ / 2, PPQ / 2 * 0.8, root if i != 2 * b - 1 else fifth, fr.vel(6 if i == 0 else 0))
+        else:  # walk: root, chord tone, scale tone, approach to next root (diatonic)
+            scale = steps_near(key, lo - 2, hi + 5, deg)
+            third = nearest([p for p in scale if p % 12 == key.chord_pcs(deg)[1]] or [root], root + 4)
+            line = [root, third, fifth if b == 4 else nearest(scale, nxt + 2)]
+            if b == 4:
+                ap = [p for p in scale if 0 < abs(p - nxt) <= 2]
+                line.append(nearest(ap, nxt + 1) if ap else fifth)
+            for i, p in enumerate(line[:b]):
+                part.add(t0 + i * PPQ, PPQ * 0.9, p, fr.vel(4 if i == 0 else 0))
+
+
+def compose_riff(fr: Frame, part: Part, inst: Inst) -> None:
+    """A one-bar diatonic motif, transposed along the progression (power chords on distorted guitar)."""
+    rng, key = fr.rng, fr.key
+    assert key is not None
+    power = "distorted guitar" in inst.tags
+    lo = inst.lo + rng.randint(0, 5) if power else clamp_register(inst, rng, 14)[0]
+    sub = 0.5
+    n = int(fr.beats / sub)
+    shape = [rng.choice((0, 0, 0, 2, 4, 7, -1, 5)) for _ in range(n)]
+    shape[0] = 0
+    rests = [i > 0 and rng.random() < 0.25 for i in range(n)]
+    lengths = [rng.choice((1, 1, 1, 2)) for _ in range(n)]
+    for bar in range(fr.bars):
+        deg = fr.chords[bar]
+        t0 = bar * fr.bar_ticks
+        root_step = deg
+        base_root = key.pitch(root_step, 0, deg)
+        octave = 12 * ((lo - base_root) // 12 + 1)
+        if bar == fr.bars - 1:
+            r = key.pitch(0, octave, deg)
+            for p in ([r, r + 7, r + 12] if power else [r]):
+                part.add(t0, fr.bar_ticks * 0.95, p, fr.vel(8))
+            continue
+        i = 0
+        while i < n:
+            if rests[i]:
+                i += 1
+                continue
+            p = key.pitch(root_step + shape[i], octave, deg)
+            dur = min(lengths[i], n - i) * sub * PPQ * 0.85
+            pitches = [p, p + 7, p + 12] if power else [p]
+            for q in pitches:
+                if inst.lo - 12 <= q <= inst.hi + 12:
+                    part.add(t0 + i * sub * PPQ + fr.jitter(3), dur, q, fr.vel(8 if i == 0 else 0))
+            i += lengths[i]
+
+
+DRUM_STYLES = {
+    # name: (tempo classes, caption words)
+    "rock": (("moderate", "fast"), ("rock beat", "rock drum beat", "backbeat")),
+    "halftime": (("slow", "moderate"), ("half-time groove", "laid-back half-time beat")),
+    "four_on_floor": (("moderate", "fast"), ("four-on-the-floor beat", "dance beat", "disco beat")),
+    "swing": (("slow", "moderate", "fast"), ("swing groove", "jazz ride pattern", "swung beat")),
+    "funk": (("slow", "moderate"), ("funky groove", "syncopated groove")),
+    "punk": (("fast",), ("punk beat", "fast driving beat")),
+    "ballad": (("slow",), ("ballad groove", "gentle backbeat")),
+}
+K, SN, RIM, CLAP, HH, PHH, OHH, RIDE, CRASH, TLO, TMID, THI = 36, 38, 37, 39, 42, 44, 46, 51, 49, 45, 47, 50
+
+
+def compose_drums(fr: Frame, part: Part, style: str) -> None:
+    rng = fr.rng
+    grid = 16 if style != "swing" else 12
+    b = fr.beats
+    cell = fr.bar_ticks / grid
+    sixteen = [i * 4 for i in range(4)]
+
+    def hits(bar: int, fill: bool) -> list[tuple[int, int, int]]:
+        h: list[tuple[int, int, int]] = []
+        if style == "rock":
+            h += [(i, HH, 70 if i % 4 else 90) for i in range(0, 16, 2)]
+            h += [(0, K, 110), (8, K, 105), (4, SN, 105), (12, SN, 108)]
+            if rng.random() < 0.5:
+                h.append((10, K, 90))
+        elif style == "halftime":
+            h += [(i, HH, 60 if i % 4 else 80) for i in range(0, 16, 2)]
+            h += [(0, K, 105), (8, SN, 110)]
+            if rng.random() < 0.5:
+                h.append((11, K, 85))
+        elif style == "four_on_floor":
+            h += [(i, K, 112) for i in sixteen] + [(4, CLAP, 100), (12, CLAP, 100), (4, SN, 90), (12, SN, 90)]
+            h += [(i + 2, OHH, 80) for i in sixteen] + [(i, HH, 60) for i in sixteen]
+        elif style == "swing":
+            h += [(0, RIDE, 90), (3, RIDE, 85), (5, RIDE, 70), (6, RIDE, 88), (9, RIDE, 85), (11, RIDE, 70)]
+            h += [(3, PHH, 70), (9, PHH, 70), (0, K, 60), (6, K, 55)]
+            if rng.random() < 0.4:
+                h.append((rng.choice((2, 5, 8, 11)), SN, 55))
+        elif style == "funk":
+            h += [(i, HH, 55 if i % 2 else 80) for i in range(16)]
+            h += [(0, K, 110), (6, K, 90), (10, K, 100), (4, SN, 110), (12, SN, 110)]
+            h += [(7, SN, 40), (15, SN, 40)] if rng.random() < 0.6 else [(9, SN, 40)]
+        elif style == "punk":
+            h += [(i, K if (i // 2) % 2 == 0 else SN, 110) for i in range(0, 16, 2)]
+            h += [(i, CRASH if i == 0 else RIDE, 90) for i in range(0, 16, 4)]
+        elif style == "ballad":
+            h += [(i, HH, 60) for i in range(0, 16, 4)] + [(0, K, 95), (10, K, 75), (4, RIM, 90), (12, RIM, 90)]
+        if b == 3:  # fold into 3/4: keep the first three beats of the 4/4 grid
+            h = [(i, n, v) for i, n, v in h if i < grid * 3 // 4]
+        if fill:
+            start = grid * 3 // 4 if b == 4 else grid // 2
+            h = [x for x in h if x[0] < start]
+            toms = [THI, THI, TMID, TMID, TLO, TLO, SN, SN]
+            step = 1 if fr.tempo_class != "fast" else 2
+            for j, i in enumerate(range(start, grid * b // 4, step)):
+                h.append((i, toms[min(j, len(toms) - 1)], 95 + 2 * j))
+        return h
+
+    for bar in range(fr.bars):
+        t0 = bar * fr.bar_ticks
+        if bar == fr.bars - 1:
+            for n, v in ((K, 115), (CRASH, 110)):
+                part.add(t0, fr.bar_ticks * 0.9, n, v)
+            continue
+        fill = bar % 4 == 3 and bar < fr.bars - 2
+        for i, note, v in hits(bar, fill):
+            vel = v * fr.base_vel / 96 + rng.randint(-6, 6)
+            part.add(t0 + i * cell + rng.randint(-5, 5), cell * 0.9, note, vel)
+        if bar % 4 == 0 and style != "swing" and (bar > 0 or rng.random() < 0.5):
+            part.add(t0, cell * 4, CRASH, 100 * fr.base_vel / 96)
+
+
+# ----------------------------------------------------------------------------------------------
+# Clip plans and captions
+# ----------------------------------------------------------------------------------------------
+
+MOODS = {
+    ("slow", "major"): ("calm", "gentle", "peaceful", "tender", "relaxed", "serene"),
+    ("slow", "minor"): ("melancholic", "sad", "sombre", "mournful", "brooding", "wistful"),
+    ("fast", "major"): ("upbeat", "cheerful", "bright", "lively", "energetic", "joyful"),
+    ("fast", "minor"): ("driving", "tense", "dramatic", "urgent", "restless", "dark"),
+    ("moderate", "major"): ("pleasant", "easygoing", "warm", "sunny"),
+    ("moderate", "minor"): ("moody", "reflective", "pensive", "dark"),
+    ("slow", None): ("laid-back", "relaxed", "calm", "gentle"),
+    ("fast", None): ("energetic", "driving", "intense", "high-energy"),
+    ("moderate", None): ("steady", "groovy", "mid-tempo"),
+}
+TEMPO_WORDS = {
+    "slow": ("slow", "slow", "slow-tempo", "unhurried"),
+    "fast": ("fast", "fast", "fast-paced", "quick", "up-tempo"),
+    "moderate": ("moderate-tempo", "mid-tempo", "medium-tempo"),
+}
+MATERIAL_WORDS = {
+    "scale": ("scales", "a scale", "scale runs", "a scale exercise"),
+    "arpeggio": ("arpeggios", "broken chords", "an arpeggiated pattern"),
+    "chords": ("block chords", "chords", "a chord progression", "sustained chords"),
+    "melody": ("a melody", "a tune", "a melodic line", "a simple melody"),
+    "melody_bass": ("a melody over a bass line", "a tune with a bass line"),
+    "riff": ("a riff", "a repeating riff", "a short repeated figure"),
+    "drum_groove": ("a drum groove", "a drum beat", "a groove"),
+    "bass_line": ("a bass line", "a walking bass line", "a bass part"),
+}
+
+
+def article(word: str) -> str:
+    return "an" if word[:1].lower() in "aeiou" else "a"
+
+
+def a(word: str) -> str:
+    return f"{article(word)} {word}"
+
+
+def join_names(names: list[str]) -> str:
+    if len(names) == 1:
+        return names[0]
+    return ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def caption(rng: random.Random, spec: dict) -> str:
+    tc, mode, bpm = spec["tempo_class"], spec["mode"], int(round(spec["tempo_bpm"]))
+    tempo = rng.choice(TEMPO_WORDS[tc])
+    mood = rng.choice(MOODS[(tc, mode)])
+    names = spec["caption_names"]
+    mat = spec["material"]
+    matw = rng.choice(MATERIAL_WORDS.get(mat, ("a piece",)))
+    keyname = spec["key"]
+    modew = f"{article(mode)} {mode} key" if mode else ""
+    in_mode = rng.choice((f"in {modew}", f"in {keyname}", f"in {modew}")) if mode else ""
+    is_drums = spec["drums_only"]
+    solo = spec["texture"] == "solo"
+
+    if is_drums:
+        style = rng.choice(DRUM_STYLES[spec["drum_style"]][1])
+        kit = names[0]
+        fams = [
+            f"{a(tempo)} {style} on {kit}",
+            f"{a(mood)} drum groove",
+            f"{tempo} solo drums playing {a(style)}",
+            f"{a(style)} at {bpm} bpm, drums only",
+            f"{mood} {tempo} drums",
+            f"drum kit, {tc if tc != 'moderate' else 'mid-tempo'}, percussion, no melody",
+            f"{a(tempo)} drum beat with {rng.choice(('kick, snare and hi-hat', 'cymbals and toms', 'a steady pulse'))}",
+        ]
+        return rng.choice(fams)
+
+    if solo:
+        n = names[0]
+        fams = [
+            f"{a(tempo)} {n} piece {in_mode}",
+            f"{tempo} solo {n} {in_mode}",
+            f"{a(mood)} {n} solo",
+            f"{n} playing {matw} {in_mode}, {tempo}",
+            f"solo {n}, {mode or ''} key, {tc} tempo".replace(",  key", ""),
+            f"{a(mood)} {tempo} piece for solo {n}",
+            f"{matw} on {a(n)}, {tempo} and {mood}",
+            f"{a(n)} alone, {tempo}, {mood}, {in_mode}",
+            f"{n}, {', '.join(rng.sample(spec['tags'], k=min(3, len(spec['tags']))))}",
+            f"{a(tempo)} {n} melody {in_mode} at about {bpm} bpm",
+        ]
+        if mat != "melody":
+            fams = [f for f in fams if "melody" not in f]
+        return " ".join(rng.choice(fams).split()).strip(", ")
+
+    listed = join_names(names)
+    lead = names[0]
+    acc = join_names(names[1:])
+    fams = [
+        f"{a(mood)} {listed} piece",
+        f"{a(tempo)} piece for {listed} {in_mode}",
+        f"{listed} playing together, {tempo}, {in_mode}",
+        f"{lead} with {acc} accompaniment, {tempo} {in_mode}",
+        f"a small ensemble of {listed}: {mood} and {tempo}",
+        f"{a(tempo)} {mood} tune with {listed}",
+        f"{listed}, ensemble, {tc} tempo, {mode or 'no'} key".replace(", no key", ""),
+        f"{lead} over {acc}, {a(mood)} piece {in_mode}",
+    ]
+    return " ".join(rng.choice(fams).split()).strip(", ")
+
+
+def clip_rng_seed(master: int, index: int, attempt: int) -> int:
+    h = hashlib.sha256(f"musictext-train:{master}:{index}:{attempt}".encode()).digest()
+    return int.from_bytes(h[:4], "big") & 0x7FFFFFFF
+
+
+def available(inst: Inst, sf_name: str) -> bool:
+    return sf_name not in inst.skip_sf
+
+
+def plan_clips(n: int, master_seed: int, sf_names: list[str], opl3_share: float) -> list[dict]:
+    """Draw the set-level plan: what each clip is (texture, instruments, tempo, mode, material)."""
+    rng = random.Random(master_seed)
+    n_drums = int(round(n * 0.10))
+    n_ens = int(round(n * 0.30))
+    n_solo = n - n_drums - n_ens
+    kinds = ["solo"] * n_solo + ["ensemble"] * n_ens + ["drums"] * n_drums
+    rng.shuffle(kinds)
+
+    # balanced instrument sequence for solo clips: weighted round-robin, then shuffled
+    weights = {i.key: i.weight for i in INSTRUMENTS}
+    tot = sum(weights.values())
+    solo_seq: list[str] = []
+    for k, w in weights.items():
+        solo_seq += [k] * max(1, int(math.floor(n_solo * w / tot)))
+    while len(solo_seq) < n_solo:
+        solo_seq.append(rng.choices(list(weights), weights=list(weights.values()))[0])
+    rng.shuffle(solo_seq)
+    solo_seq = solo_seq[:n_solo]
+
+    tempos = ["slow", "fast"] * 9 + ["moderate"] * 3  # ~14% moderate, unlabeled middle ground
+    plans = []
+    si = 0
+    for idx, kind in enumerate(kinds):
+        sfn = "OPL3-FM" if ("OPL3-FM" in sf_names and rng.random() < opl3_share) else sf_names[0]
+        if "OPL3-FM" not in sf_names:
+            sfn = sf_names[0]
+        tc = rng.choice(tempos)
+        mode = rng.choice(("major", "minor"))
+        p = {"index": idx, "kind": kind, "soundfont": sfn, "tempo_class": tc, "mode": mode}
+        if kind == "solo":
+            ik = solo_seq[si]
+            si += 1
+            inst = INST[ik]
+            mats = []
+            if M in inst.roles:
+                mats += ["melody", "melody"]
+                if inst.poly and B in inst.roles or ik in ("acoustic_grand_piano", "bright_piano", "electric_piano", "harpsichord", "church_organ", "harp", "nylon_guitar", "steel_guitar"):
+                    mats.append("melody_bass")
+            if inst.poly and C in inst.roles:
+                mats.append("chords")
+            if A in inst.roles:
+                mats.append("arpeggio")
+            if R in inst.roles:
+                mats.append("riff")
+            if B in inst.roles and inst.program in (32, 33, 34, 35, 38, 43, 58, 47):
+                mats += ["bass_line", "bass_line"]
+            if not inst.ensemble and ik not in ("timpani",) and (M in inst.roles):
+                mats.append("scale")
+            p["material"] = rng.choice(mats or ["melody"])
+            p["parts"] = [ik]
+            if ik == "timpani":
+                p["mode"] = None
+        elif kind == "drums":
+            styles = [s for s, (tcs, _) in DRUM_STYLES.items() if tc in tcs]
+            p["drum_style"] = rng.choice(styles)
+            p["mode"] = None
+            p["material"] = "drum_groove"
+            kits = [0] if sfn == "OPL3-FM" else list(DRUM_KITS)
+            kit = rng.choice(kits)
+            if p["drum_style"] == "swing" and sfn != "OPL3-FM" and rng.random() < 0.6:
+                kit = rng.choice((32, 40))
+            p["kit"] = kit
+            p["parts"] = ["drums"]
+        else:
+            p.update(plan_ensemble(rng, tc))
+        plans.append(p)
+    return plans
+
+
+def pick(rng: random.Random, role: str, exclude: set[str], pred=None) -> str:
+    cands = [i for i in INSTRUMENTS if role in i.roles and i.key not in exclude and (pred is None or pred(i))]
+    return rng.choices([i.key for i in cands], weights=[i.weight for i in cands])[0]
+
+
+def plan_ensemble(rng: random.Random, tc: str) -> dict:
+    recipes = ["mel+chords", "mel+chords+bass", "mel+arp", "mel+bass", "chords+bass"]
+    if tc != "slow":
+        recipes += ["riff+bass+drums", "mel+bass+drums", "chords+bass+drums", "mel+chords+drums"]
+    recipe = rng.choice(recipes)
+    parts: list[str] = []
+    roles: list[str] = []
+    used: set[str] = set()
+    bass_ok = lambda i: i.lo <= 40  # noqa: E731
+    for r in recipe.split("+"):
+        if r == "drums":
+            parts.append("drums")
+            roles.append("drums")
+            continue
+        role = {"mel": M, "chords": C, "bass": B, "arp": A, "riff": R}[r]
+        if role == M:
+            k = pick(rng, M, used, lambda i: i.lo >= 44 and not i.key.startswith("voice"))
+        elif role == B:
+            k = pick(rng, B, used, bass_ok)
+        elif role == R:
+            k = pick(rng, R, used, lambda i: i.lo >= 36 and B not in i.roles[:1])
+        else:
+            k = pick(rng, role, used, lambda i: i.poly)
+        # avoid two instruments whose captions collapse to the same name
+        if INST[k].names[0] in {INST[u].names[0] for u in used}:
+            k = pick(rng, role, used | {k}, lambda i: i.poly if role in (C, A) else True)
+        used.add(k)
+        parts.append(k)
+        roles.append({"mel": "melody", "chords": "chords", "bass": "bass", "arp": "arpeggio", "riff": "riff"}[r])
+    return {"parts": parts, "roles": roles, "recipe": recipe, "material": "ensemble",
+            "kit": 0, "drum_style": rng.choice([s for s, (tcs, _) in DRUM_STYLES.items() if tc in tcs])}
+
+
+def build_clip(plan: dict, seed: int) -> tuple[list[Part], dict]:
+    """Compose one clip from its plan with its own seed; return MIDI parts and its labels."""
+    rng = random.Random(seed)
+    tc = plan["tempo_class"]
+    bpm = {"slow": rng.uniform(55, 80), "fast": rng.uniform(140, 190), "moderate": rng.uniform(92, 124)}[tc]
+    bpm = round(bpm)
+    beats = 3 if plan["kind"] != "drums" and plan.get("recipe", "").find("drums") < 0 and rng.random() < 0.15 else 4
+    target = rng.uniform(16.5, 21.0)
+    bar_s = beats * 60.0 / bpm
+    bars = max(4, int(round(target / bar_s)))
+    while bars * bar_s + 1.2 > MAX_DUR - 0.5:
+        bars -= 1
+    while bars * bar_s < MIN_DUR + 0.3:
+        bars += 1
+    mode = plan["mode"]
+    key = Key(rng.randrange(12), mode) if mode else Key(rng.randrange(12), "major")
+    base_vel = {"slow": rng.randint(55, 78), "moderate": rng.randint(70, 92), "fast": rng.randint(84, 112)}[tc]
+    chords = make_chords(rng, mode or "major", bars)
+    fr = Frame(key, bpm, tc, beats, bars, chords, rng, base_vel)
+    sfn = plan["soundfont"]
+
+    parts: list[Part] = []
+    tags: list[str] = []
+    caption_names: list[str] = []
+    programs: list[int] = []
+    kind = plan["kind"]
+    channels = iter([0, 1, 2, 3, 4, 5, 6, 7, 8, 10, 11])
+
+    def new_part(ik: str, role: str, volume: int, pan: int) -> Part:
+        inst = INST[ik]
+        part = Part(ik, inst.program, next(channels), role, volume, pan, rng.randint(25, 70))
+        parts.append(part)
+        programs.append(inst.program)
+        for t in inst.tags:
+            if t not in tags:
+                tags.append(t)
+        caption_names.append(rng.choice(inst.names))
+        return part
+
+    drum_kit = plan.get("kit", 0)
+    if kind == "solo":
+        ik = plan["parts"][0]
+        inst = INST[ik]
+        part = new_part(ik, plan["material"], 110, 64)
+        mat = plan["material"]
+        if mat == "melody":
+            compose_melody(fr, part, inst, legato=0.97 if not inst.poly else 0.9)
+        elif mat == "melody_bass":
+            hi_inst = Inst(ik, inst.program, inst.names, inst.tags, max(inst.lo, 60), inst.hi, inst.poly, inst.roles)
+            compose_melody(fr, part, hi_inst)
+            lo_inst = Inst(ik, inst.program, inst.names, inst.tags, inst.lo, max(inst.lo + 19, 55), inst.poly, inst.roles)
+            compose_bass(fr, part, lo_inst)
+        elif mat == "chords":
+            compose_chords(fr, part, inst, with_bass=inst.lo <= 40 and rng.random() < 0.6)
+        elif mat == "arpeggio":
+            compose_arpeggio(fr, part, inst, with_bass=inst.poly and inst.lo <= 40 and rng.random() < 0.5)
+        elif mat == "scale":
+            compose_scale(fr, part, inst)
+        elif mat == "riff":
+            compose_riff(fr, part, inst)
+        elif mat == "bass_line":
+            compose_bass(fr, part, inst)
+        texture = "ensemble" if inst.ensemble else "solo"
+        mat_tag = {"melody_bass": "melody", "bass_line": "bass line"}.get(mat, mat)
+        if mat == "riff" and "distorted guitar" in inst.tags:
+            mat_tag = "riff"
+        extra = [texture, mat_tag]
+        if mat == "melody_bass":
+            extra.append("bass line")
+    elif kind == "drums":
+        part = Part(None, drum_kit, 9, "drums", 110, 64, rng.randint(20, 50))
+        parts.append(part)
+        programs.append(drum_kit)
+        compose_drums(fr, part, plan["drum_style"])
+        tags += list(DRUM_TAGS)
+        caption_names.append(rng.choice(DRUM_NAMES))
+        extra = ["solo", "drum groove"]
+        mat = "drum_groove"
+    else:
+        pans = [64, rng.choice((40, 88)), rng.choice((50, 78))]
+        vols = {"melody": 112, "riff": 110, "chords": 82, "arpeggio": 88, "bass": 100, "drums": 92}
+        for j, (ik, role) in enumerate(zip(plan["parts"], plan["roles"])):
+            if ik == "drums":
+                part = Part(None, 0, 9, "drums", vols["drums"], 64, 30)
+                parts.append(part)
+                programs.append(0)
+                compose_drums(fr, part, plan["drum_style"])
+                for t in DRUM_TAGS:
+                    if t not in tags:
+                        tags.append(t)
+                caption_names.append(rng.choice(("drums", "drum kit")))
+                continue
+            inst = INST[ik]
+            part = new_part(ik, role, vols[role], pans[j])
+            if role == "melody":
+                compose_melody(fr, part, inst)
+            elif role == "chords":
+                compose_chords(fr, part, Inst(ik, inst.program, inst.names, inst.tags, max(inst.lo, 48), min(inst.hi, 84), True, inst.roles))
+            elif role == "arpeggio":
+                compose_arpeggio(fr, part, Inst(ik, inst.program, inst.names, inst.tags, max(inst.lo, 45), min(inst.hi, 88), True, inst.roles))
+            elif role == "bass":
+                compose_bass(fr, part, inst)
+            elif role == "riff":
+                compose_riff(fr, part, inst)
+        extra = ["ensemble"]
+        mat = "ensemble"
+        texture = "ensemble"
+
+    if tc in ("slow", "fast"):
+        extra.append(tc)
+    else:
+        extra.append("moderate tempo")
+    if plan["mode"]:
+        extra.append(plan["mode"])
+    for t in extra:
+        if t not in tags:
+            tags.append(t)
+
+    end_tick = bars * fr.bar_ticks + int(1.2 * bpm / 60 * PPQ)
+    labels = {
+        "tags": tags,
+        "instrument": plan["parts"][0] if len(plan["parts"]) == 1 else "+".join(plan["parts"]),
+        "instruments": list(plan["parts"]),
+        "gm_program": programs[0] if len(programs) == 1 else programs,
+        "drum_kit": (DRUM_KITS.get(drum_kit, str(drum_kit)) if "drums" in plan["parts"] else None),
+        "soundfont": sfn,
+        "tempo_bpm": bpm,
+        "tempo_class": tc,
+        "mode": plan["mode"],
+        "key": key.name() if plan["mode"] else None,
+        "time_signature": f"{beats}/4",
+        "texture": "solo" if "solo" in tags else "ensemble",
+        "material": mat if kind != "ensemble" else plan["recipe"],
+        "caption_names": caption_names,
+        "drums_only": kind == "drums",
+        "drum_style": plan.get("drum_style") if "drums" in plan["parts"] else None,
+        "end_tick": end_tick,
+        "bpm": bpm,
+        "beats": beats,
+    }
+    if kind == "solo":
+        labels["material"] = plan["material"]
+    labels["material_for_caption"] = labels["material"] if kind != "ensemble" else "ensemble"
+    return parts, labels
+
+
+# ----------------------------------------------------------------------------------------------
+# Rendering (worker)
+# ----------------------------------------------------------------------------------------------
+
+_CFG: dict = {}
+
+
+def _init_worker(cfg: dict) -> None:
+    _CFG.update(cfg)
+
+
+def render(midi: Path, wav: Path, sf_path: str, fluidsynth: str) -> None:
+    cmd = [fluidsynth, "-ni", "-q", "-g", "0.4", "-r", str(SR), "-O", "float", "-T", "wav",
+           "-o", "synth.cpu-cores=1", "-o", "synth.chorus.active=0", "-F", str(wav), sf_path, str(midi)]
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=300)
+
+
+def process(plan: dict) -> dict:
+    out_dir = Path(_CFG["out"])
+    ext = _CFG["format"]
+    sf_path = SOUNDFONTS[plan["soundfont"]]["path"]
+    last_err = ""
+    for attempt in range(MAX_ATTEMPTS):
+        seed = clip_rng_seed(_CFG["seed"], plan["index"], attempt)
+        parts, labels = build_clip(plan, seed)
+        cap_rng = random.Random(seed ^ 0x5EED)
+        labels["text"] = caption(cap_rng, {**labels, "material": labels["material_for_caption"]})
+        with tempfile.TemporaryDirectory(prefix="mt-train-") as td:
+            midi, wav = Path(td) / "c.mid", Path(td) / "c.wav"
+            write_midi(midi, parts, labels["bpm"], labels["beats"], labels["end_tick"])
+            try:
+                render(midi, wav, sf_path, _CFG["fluidsynth"])
+                y, sr = sf.read(str(wav), dtype="float32", always_2d=True)
+            except Exception as e:  # noqa: BLE001
+                last_err = f"render failed: {e}"
+                continue
+            if _CFG.get("keep_midi"):
+                shutil.copy(midi, out_dir / "midi" / f"clip_{plan['index']:05d}.mid")
+        y = y.mean(axis=1)
+        peak = float(np.max(np.abs(y))) if y.size else 0.0
+        # trim trailing near-silence (below -70 dB relative to peak), keep a short tail
+        if peak > 0:
+            above = np.nonzero(np.abs(y) > peak * 10 ** (-70 / 20))[0]
+            if above.size:
+                y = y[: min(len(y), above[-1] + int(0.05 * sr))]
+        dur = len(y) / sr
+        peak_db = 20 * math.log10(peak) if peak > 0 else -200.0
+        if sr != SR:
+            last_err = f"sample rate {sr}"
+            continue
+        if peak_db <= SILENCE_DBFS:
+            last_err = f"silent (peak {peak_db:.1f} dBFS)"
+            continue
+        if not MIN_DUR <= dur <= MAX_DUR:
+            last_err = f"duration {dur:.2f} s"
+            continue
+        y = y * (10 ** (TARGET_PEAK_DBFS / 20) / peak)
+        fade = int(0.03 * sr)
+        y[-fade:] *= np.linspace(1, 0, fade, dtype=np.float32)
+        rms_db = 20 * math.log10(float(np.sqrt(np.mean(y**2))) + 1e-12)
+        path = out_dir / "audio" / f"clip_{plan['index']:05d}.{ext}"
+        sf.write(str(path), y, SR, subtype="PCM_16")
+        rec = {
+            "audio": str(path.resolve()),
+            "text": labels["text"],
+            "tags": labels["tags"],
+            "instrument": labels["instrument"],
+            "instruments": labels["instruments"],
+            "gm_program": labels["gm_program"],
+            "drum_kit": labels["drum_kit"],
+            "soundfont": labels["soundfont"],
+            "tempo_bpm": labels["tempo_bpm"],
+            "tempo_class": labels["tempo_class"],
+            "mode": labels["mode"],
+            "key": labels["key"],
+            "time_signature": labels["time_signature"],
+            "texture": labels["texture"],
+            "material": labels["material"],
+            "duration_s": round(dur, 3),
+            "rms_dbfs": round(rms_db, 2),
+            "source_peak_dbfs": round(peak_db, 2),
+            "seed": seed,
+            "attempt": attempt,
+            "index": plan["index"],
+        }
+        return {"ok": True, "record": rec, "attempts": attempt + 1}
+    return {"ok": False, "index": plan["index"], "error": last_err, "plan": plan}
+
+
+# ----------------------------------------------------------------------------------------------
+# Main
+# ----------------------------------------------------------------------------------------------
+
+
+def check_soundfont(name: str) -> str:
+    path = SOUNDFONTS[name]["path"]
+    real = os.path.realpath(path)
+    low = os.path.basename(real).lower()
+    if any(f in low for f in FORBIDDEN_SF):
+        sys.exit(f"refusing soundfont {real}: FluidR3 or a FluidR3-derived soundfont")
+    if not os.path.exists(real):
+        pkg = SOUNDFONTS[name]["package"]
+        sys.exit(f"missing {path}: apt-get install {pkg}")
+    return real
+
+
+def sha256_file(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", default="/tmp/mt-train-set", help="output folder (outside the repo)")
+    ap.add_argument("--n", type=int, default=700, help="number of clips (default 700)")
+    ap.add_argument("--seed", type=int, default=20240611, help="master seed")
+    ap.add_argument("--jobs", type=int, default=2, help="parallel render processes")
+    ap.add_argument("--soundfonts", default="TimGM6mb,OPL3-FM", help="comma list from: " + ", ".join(SOUNDFONTS))
+    ap.add_argument("--opl3-share", type=float, default=0.3, help="fraction of clips rendered with OPL3-FM")
+    ap.add_argument("--format", choices=("flac", "wav"), default="flac")
+    ap.add_argument("--fluidsynth", default=shutil.which("fluidsynth") or "fluidsynth")
+    ap.add_argument("--keep-midi", action="store_true", help="also keep the .mid files under OUT/midi/")
+    ap.add_argument("--force", action="store_true", help="delete an existing OUT first")
+    args = ap.parse_args(argv)
+
+    t_start = time.time()
+    sf_names = [s.strip() for s in args.soundfonts.split(",") if s.strip()]
+    for s in sf_names:
+        if s not in SOUNDFONTS:
+            sys.exit(f"unknown soundfont {s}; choose from {list(SOUNDFONTS)}")
+        check_soundfont(s)
+    if not shutil.which(args.fluidsynth):
+        sys.exit("fluidsynth not found: apt-get install fluidsynth")
+
+    out = Path(args.out).resolve()
+    repo = Path(__file__).resolve().parent.parent
+    if out == repo or repo in out.parents:
+        sys.exit("--out must be outside the repository")
+    if out.exists():
+        if not args.force and any(out.iterdir()):
+            if (out / "pairs.jsonl").exists():
+                shutil.rmtree(out)  # our own previous output: rebuild from scratch
+            else:
+                sys.exit(f"{out} exists and is not a previous training set; use --force")
+        else:
+            shutil.rmtree(out)
+    (out / "audio").mkdir(parents=True)
+    if args.keep_midi:
+        (out / "midi").mkdir()
+
+    plans = plan_clips(args.n, args.seed, sf_names, args.opl3_share)
+    cfg = {"out": str(out), "format": args.format, "seed": args.seed, "fluidsynth": args.fluidsynth,
+           "keep_midi": args.keep_midi}
+    records: list[dict] = []
+    failures: list[dict] = []
+    retries = 0
+    if args.jobs > 1:
+        ctx = mp.get_context("fork")
+        with ctx.Pool(args.jobs, initializer=_init_worker, initargs=(cfg,)) as pool:
+            results = pool.imap(process, plans, chunksize=4)
+            for i, r in enumerate(results, 1):
+                _collect(r, records, failures)
+                retries += r.get("attempts", MAX_ATTEMPTS) - 1
+                if i % 50 == 0 or i == len(plans):
+                    print(f"  {i}/{len(plans)} clips  ({time.time() - t_start:.0f} s)", flush=True)
+    else:
+        _init_worker(cfg)
+        for i, p in enumerate(plans, 1):
+            r = process(p)
+            _collect(r, records, failures)
+            retries += r.get("attempts", MAX_ATTEMPTS) - 1
+            if i % 50 == 0 or i == len(plans):
+                print(f"  {i}/{len(plans)} clips  ({time.time() - t_start:.0f} s)", flush=True)
+
+    records.sort(key=lambda r: r["index"])
+    with open(out / "pairs.jsonl", "w") as f:
+        for r in records:
+            f.write(json.dumps(r, ensure_ascii=False) + "\n")
+
+    build_s = time.time() - t_start
+    tag_counts = Counter(t for r in records for t in r["tags"])
+    summary = {
+        "clips": len(records),
+        "requested": args.n,
+        "failed": len(failures),
+        "failures": [{"index": f["index"], "error": f["error"]} for f in failures],
+        "retried_attempts": retries,
+        "seed": args.seed,
+        "total_duration_s": round(sum(r["duration_s"] for r in records), 1),
+        "total_duration_h": round(sum(r["duration_s"] for r in records) / 3600, 3),
+        "duration_min_s": min((r["duration_s"] for r in records), default=None),
+        "duration_max_s": max((r["duration_s"] for r in records), default=None),
+        "build_time_s": round(build_s, 1),
+        "jobs": args.jobs,
+        "sample_rate": SR,
+        "format": args.format,
+        "counts": {
+            "tag": dict(tag_counts.most_common()),
+            "instrument": dict(Counter(i for r in records for i in r["instruments"]).most_common()),
+            "soundfont": dict(Counter(r["soundfont"] for r in records)),
+            "tempo_class": dict(Counter(r["tempo_class"] for r in records)),
+            "mode": dict(Counter(str(r["mode"]) for r in records)),
+            "texture": dict(Counter(r["texture"] for r in records)),
+            "material": dict(Counter(r["material"] for r in records).most_common()),
+            "time_signature": dict(Counter(r["time_signature"] for r in records)),
+        },
+        "soundfonts": {
+            s: {**{k: v for k, v in SOUNDFONTS[s].items()}, "sha256": sha256_file(check_soundfont(s))}
+            for s in sf_names
+        },
+        "not_used": "FluidR3_GM and FluidR3-derived soundfonts (the evaluation corpus's timbres)",
+        "generator": "models/make_training_set.py",
+        "command": " ".join([os.path.basename(sys.executable), "models/make_training_set.py", *(argv if argv is not None else sys.argv[1:])]),
+    }
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    _print_summary(summary, out)
+    return 0 if records else 1
+
+
+def _collect(r: dict, records: list[dict], failures: list[dict]) -> None:
+    if r["ok"]:
+        records.append(r["record"])
+    else:
+        failures.append(r)
+        print(f"  clip {r['index']} dropped: {r['error']}", file=sys.stderr)
+
+
+def _print_summary(s: dict, out: Path) -> None:
+    print(f"\n{s['clips']} clips ({s['failed']} dropped, {s['retried_attempts']} retried) in {out}")
+    print(f"total audio {s['total_duration_s'] / 60:.1f} min; clip length {s['duration_min_s']}-{s['duration_max_s']} s; "
+          f"build {s['build_time_s']:.0f} s with {s['jobs']} jobs")
+    for name in ("soundfont", "tempo_class", "mode", "texture", "time_signature", "material"):
+        print(f"{name}: " + ", ".join(f"{k} {v}" for k, v in s["counts"][name].items()))
+    print("tags: " + ", ".join(f"{k} {v}" for k, v in s["counts"]["tag"].items()))
+    print(f"summary: {out / 'summary.json'}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
