@@ -37,7 +37,9 @@ def median_time(fn, repeats: int = 5, warmup: int = 1) -> float:
 
 def table(headers: list[str], rows: list[list]) -> str:
     def fmt(v):
-        return f"{v:,.1f}" if isinstance(v, float) else str(v)
+        if isinstance(v, float):
+            return f"{v:.3f}" if abs(v) < 10 else f"{v:,.1f}"
+        return str(v)
 
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     lines += ["| " + " | ".join(fmt(v) for v in row) + " |" for row in rows]

@@ -188,7 +188,8 @@ INSTRUMENTS: list[Inst] = [
 INST = {i.key: i for i in INSTRUMENTS}
 
 # Drum kits (channel 10, bank 128). OPL3 has only kit 0.
-DRUM_KITS = {0: "standard", 8: "room", 16: "power", 24: "electronic", 25: "808", 32: "jazz", 40: "brush"}
+# TimGM6mb's kit 32 ("Jazz") renders identically to kit 0, so it is not listed.
+DRUM_KITS = {0: "standard", 8: "room", 16: "power", 24: "electronic", 25: "808", 40: "brush"}
 DRUM_TAGS = ("drums", "drum kit", "percussion")
 DRUM_NAMES = ("drums", "drum kit", "a drum kit", "drummer")
 
@@ -292,9 +293,7 @@ def write_midi(path: Path, parts: list[Part], bpm: float, beats_per_bar: int, en
     ev.append((0, 0, bytes([0xFF, 0x58, 4, beats_per_bar, 2, 24, 8])))
     for p in parts:
         ch = p.channel
-        if ch == 9:
-            ev.append((0, 1, bytes([0xB0 | ch, 0, 1])))  # bank MSB (fluidsynth keeps ch10 drums)
-        else:
+        if ch != 9:  # channel 10 stays on the drum bank; its program picks the kit
             ev.append((0, 1, bytes([0xB0 | ch, 0, 0])))
         ev.append((0, 2, bytes([0xC0 | ch, p.program & 0x7F])))
         ev.append((0, 3, bytes([0xB0 | ch, 7, p.volume])))
@@ -424,11 +423,21 @@ def compose_melody(fr: Frame, part: Part, inst: Inst, legato: float = 0.92) -> N
             beat += dur
 
 
-def voice_chord(key: Key, deg: int, lo: int, hi: int, prev: list[int] | None, n: int = 3) -> list[int]:
+def voice_chord(key: Key, deg: int, lo: int, hi: int, prev: list[int] | None, n: int = 3,
+                root_position: bool = False) -> list[int]:
     pcs = key.chord_pcs(deg)
+    if root_position:  # closing chord: lowest root at or above lo, stacked in thirds
+        root = lo + ((pcs[0] - lo) % 12)
+        v = [root]
+        while len(v) < n:
+            nxt = v[-1] + 1
+            while nxt % 12 not in pcs:
+                nxt += 1
+            v.append(nxt)
+        return v
     cands = []
     for root in range(lo, hi - 7):
-        if root % 12 not in pcs:
+        if root % 12 not in (pcs[:1] if root_position else pcs):
             continue
         v = [root]
         while len(v) < n:
@@ -439,7 +448,13 @@ def voice_chord(key: Key, deg: int, lo: int, hi: int, prev: list[int] | None, n:
         if v[-1] <= hi:
             cands.append(v)
     if not cands:
-        return [lo + ((pcs[0] - lo) % 12)]
+        if root_position:
+            return voice_chord(key, deg, lo, hi, prev, n)
+        if hi - lo < 24:  # range too narrow: widen it
+            return voice_chord(key, deg, lo, lo + 24, prev, n)
+        root = lo + ((pcs[0] - lo) % 12)
+        return [root, root + (key.scale(deg)[(deg + 2) % 7] - key.scale(deg)[deg]) % 12,
+                root + (key.scale(deg)[(deg + 4) % 7] - key.scale(deg)[deg]) % 12][:n]
     if prev is None:
         mid = (lo + hi) / 2
         return min(cands, key=lambda v: abs(sum(v) / len(v) - mid))
@@ -449,7 +464,9 @@ def voice_chord(key: Key, deg: int, lo: int, hi: int, prev: list[int] | None, n:
 def bass_root(key: Key, deg: int, lo: int, hi: int, target: float | None = None) -> int:
     pc = key.chord_pcs(deg)[0]
     cands = [p for p in range(lo, hi + 1) if p % 12 == pc]
-    return nearest(cands, target if target is not None else lo + 7) if cands else lo
+    if not cands:  # range narrower than an octave: take the nearest root just outside it
+        cands = [p for p in range(max(0, lo - 12), hi + 13) if p % 12 == pc]
+    return nearest(cands, target if target is not None else lo + 7)
 
 
 def compose_chords(fr: Frame, part: Part, inst: Inst, with_bass: bool = False) -> None:
@@ -472,7 +489,7 @@ def compose_chords(fr: Frame, part: Part, inst: Inst, with_bass: bool = False) -
     for bar in range(fr.bars):
         deg = fr.chords[bar]
         t0 = bar * fr.bar_ticks
-        voicing = voice_chord(key, deg, lo, hi, prev, n)
+        voicing = voice_chord(key, deg, lo, hi, prev, n, root_position=bar == fr.bars - 1)
         prev = voicing
         rhythm = [b] if bar == fr.bars - 1 else pat
         beat = 0.0
@@ -503,7 +520,7 @@ def compose_arpeggio(fr: Frame, part: Part, inst: Inst, with_bass: bool = False)
     for bar in range(fr.bars):
         deg = fr.chords[bar]
         t0 = bar * fr.bar_ticks
-        v = voice_chord(key, deg, lo, max(lo + 12, hi - 12), prev, 3)
+        v = voice_chord(key, deg, lo, max(lo + 12, hi - 12), prev, 3, root_position=bar == fr.bars - 1)
         prev = v
         tones = v + [v[0] + 12, v[1] + 12, v[2] + 12]
         tones = [t for t in tones if t <= inst.hi] or v
@@ -540,7 +557,9 @@ def compose_scale(fr: Frame, part: Part, inst: Inst) -> None:
     tonic_cands = [p for p in range(inst.lo, inst.hi - 12 * octaves + 1) if p % 12 == key.tonic]
     if not tonic_cands:
         octaves = 1
-        tonic_cands = [p for p in range(inst.lo, inst.hi - 11) if p % 12 == key.tonic] or [inst.lo]
+        tonic_cands = [p for p in range(inst.lo, inst.hi - 11) if p % 12 == key.tonic]
+    if not tonic_cands:
+        tonic_cands = [inst.lo + ((key.tonic - inst.lo) % 12)]
     base = rng.choice(tonic_cands) - key.tonic
     deg = 4 if key.mode == "minor" else None  # harmonic minor: raised 7th
     up = [key.pitch(s, base, deg) for s in range(7 * octaves + 1)]
@@ -576,7 +595,8 @@ def compose_bass(fr: Frame, part: Part, inst: Inst) -> None:
         if bar == fr.bars - 1:
             part.add(t0, fr.bar_ticks * 0.95, root, fr.vel(6))
             continue
-        fifth = root + 7 if root + 7 <= inst.hi else root - 5
+        up5 = (key.chord_pcs(deg)[2] - root) % 12  # diatonic fifth (diminished on ii/vii in minor)
+        fifth = root + up5 if root + up5 <= inst.hi else root + up5 - 12
         nxt = bass_root(key, fr.chords[bar + 1], lo, hi, root)
         if style == "roots":
             part.add(t0, fr.bar_ticks * 0.95, root, fr.vel(4))
@@ -628,7 +648,8 @@ def compose_riff(fr: Frame, part: Part, inst: Inst) -> None:
                 continue
             p = key.pitch(root_step + shape[i], octave, deg)
             dur = min(lengths[i], n - i) * sub * PPQ * 0.85
-            pitches = [p, p + 7, p + 12] if power else [p]
+            fifth_ok = (key.pitch(root_step + shape[i] + 4, octave, deg) - p) == 7
+            pitches = ([p, p + 7, p + 12] if fifth_ok else [p, p + 12]) if power else [p]
             for q in pitches:
                 if inst.lo - 12 <= q <= inst.hi + 12:
                     part.add(t0 + i * sub * PPQ + fr.jitter(3), dur, q, fr.vel(8 if i == 0 else 0))
@@ -737,7 +758,8 @@ MATERIAL_WORDS = {
     "melody_bass": ("a melody over a bass line", "a tune with a bass line"),
     "riff": ("a riff", "a repeating riff", "a short repeated figure"),
     "drum_groove": ("a drum groove", "a drum beat", "a groove"),
-    "bass_line": ("a bass line", "a walking bass line", "a bass part"),
+    "bass_line": ("a bass line", "a bass part", "a low bass line"),
+    "timpani": ("a timpani part", "rolling timpani strokes", "timpani beats on tonic and dominant"),
 }
 
 
@@ -761,6 +783,8 @@ def caption(rng: random.Random, spec: dict) -> str:
     mood = rng.choice(MOODS[(tc, mode)])
     names = spec["caption_names"]
     mat = spec["material"]
+    if "timpani" in spec["instruments"] and len(spec["instruments"]) == 1:
+        mat = "timpani"
     matw = rng.choice(MATERIAL_WORDS.get(mat, ("a piece",)))
     keyname = spec["key"]
     modew = f"{article(mode)} {mode} key" if mode else ""
@@ -782,23 +806,34 @@ def caption(rng: random.Random, spec: dict) -> str:
         ]
         return rng.choice(fams)
 
-    if solo:
+    if len(names) == 1:  # one instrument: "solo" only when it is not itself an ensemble
         n = names[0]
-        fams = [
-            f"{a(tempo)} {n} piece {in_mode}",
-            f"{tempo} solo {n} {in_mode}",
-            f"{a(mood)} {n} solo",
-            f"{n} playing {matw} {in_mode}, {tempo}",
-            f"solo {n}, {mode or ''} key, {tc} tempo".replace(",  key", ""),
-            f"{a(mood)} {tempo} piece for solo {n}",
-            f"{matw} on {a(n)}, {tempo} and {mood}",
-            f"{a(n)} alone, {tempo}, {mood}, {in_mode}",
-            f"{n}, {', '.join(rng.sample(spec['tags'], k=min(3, len(spec['tags']))))}",
-            f"{a(tempo)} {n} melody {in_mode} at about {bpm} bpm",
-        ]
+        other_tags = [t for t in spec["tags"] if t != n]
+        if solo:
+            fams = [
+                f"{a(tempo)} {n} piece {in_mode}",
+                f"{tempo} solo {n} {in_mode}",
+                f"{a(mood)} {n} solo",
+                f"{n} playing {matw} {in_mode}, {tempo}",
+                f"solo {n}, {mode or ''} key, {tc} tempo",
+                f"{a(mood)} {tempo} piece for solo {n}",
+                f"{matw} on {a(n)}, {tempo} and {mood}",
+                f"{a(n)} alone, {tempo}, {mood}, {in_mode}",
+                f"{n}, {', '.join(rng.sample(other_tags, k=min(3, len(other_tags))))}",
+                f"{a(tempo)} {n} melody {in_mode} at about {bpm} bpm",
+            ]
+        else:
+            fams = [
+                f"{a(tempo)} {n} piece {in_mode}",
+                f"{n} playing {matw} {in_mode}, {tempo}",
+                f"{a(mood)} {tempo} passage for {n}",
+                f"{matw} played by {n}, {tempo} and {mood}",
+                f"{n}, {', '.join(rng.sample(other_tags, k=min(3, len(other_tags))))}",
+                f"{a(mood)} piece for {n} {in_mode} at about {bpm} bpm",
+            ]
         if mat != "melody":
             fams = [f for f in fams if "melody" not in f]
-        return " ".join(rng.choice(fams).split()).strip(", ")
+        return tidy(rng.choice(fams))
 
     listed = join_names(names)
     lead = names[0]
@@ -810,10 +845,16 @@ def caption(rng: random.Random, spec: dict) -> str:
         f"{lead} with {acc} accompaniment, {tempo} {in_mode}",
         f"a small ensemble of {listed}: {mood} and {tempo}",
         f"{a(tempo)} {mood} tune with {listed}",
-        f"{listed}, ensemble, {tc} tempo, {mode or 'no'} key".replace(", no key", ""),
+        f"{listed}, ensemble, {tc} tempo, {mode or 'no'} key",
         f"{lead} over {acc}, {a(mood)} piece {in_mode}",
     ]
-    return " ".join(rng.choice(fams).split()).strip(", ")
+    return tidy(rng.choice(fams))
+
+
+def tidy(text: str) -> str:
+    text = text.replace(", None key", "").replace(",  key", "").replace(", no key", "")
+    text = " ".join(text.split()).replace(" ,", ",").replace(",,", ",")
+    return text.strip(" ,")
 
 
 def clip_rng_seed(master: int, index: int, attempt: int) -> int:
@@ -886,7 +927,7 @@ def plan_clips(n: int, master_seed: int, sf_names: list[str], opl3_share: float)
             kits = [0] if sfn == "OPL3-FM" else list(DRUM_KITS)
             kit = rng.choice(kits)
             if p["drum_style"] == "swing" and sfn != "OPL3-FM" and rng.random() < 0.6:
-                kit = rng.choice((32, 40))
+                kit = 40
             p["kit"] = kit
             p["parts"] = ["drums"]
         else:
@@ -1221,13 +1262,11 @@ def main(argv: list[str] | None = None) -> int:
     if out == repo or repo in out.parents:
         sys.exit("--out must be outside the repository")
     if out.exists():
-        if not args.force and any(out.iterdir()):
-            if (out / "pairs.jsonl").exists():
-                shutil.rmtree(out)  # our own previous output: rebuild from scratch
-            else:
-                sys.exit(f"{out} exists and is not a previous training set; use --force")
+        ours = {"audio", "midi", "pairs.jsonl", "summary.json"}
+        if args.force or {p.name for p in out.iterdir()} <= ours:
+            shutil.rmtree(out)  # empty, or our own previous output: rebuild from scratch
         else:
-            shutil.rmtree(out)
+            sys.exit(f"{out} holds files this script did not write; use --force to replace it")
     (out / "audio").mkdir(parents=True)
     if args.keep_midi:
         (out / "midi").mkdir()
