@@ -569,15 +569,29 @@ def compose_scale(fr: Frame, part: Part, inst: Inst) -> None:
         for s in range(7 * octaves - 1):
             up3 += [key.pitch(s, base, deg), key.pitch(s + 2, base, deg)]
         cycle = up3 + [key.pitch(7 * octaves, base, deg)] + up3[::-1][1:]
-    # make the slot count end on the tonic: trim to a whole number of cycles when possible
-    seq = (cycle * (total_slots // len(cycle) + 2))[:total_slots]
-    while seq and seq[-1] % 12 != key.tonic:
-        seq.pop()
+    # end the run on a tonic: extend by one note or cut back, then fill what is left
+    # before the closing bar with a broken tonic triad so decaying instruments do not fall silent
+    long = cycle * (total_slots // len(cycle) + 3)
+    seq = long[:total_slots]
+    ext = next((k for k in range(0, 2) if long[total_slots - 1 + k] % 12 == key.tonic), None)
+    if ext is not None:
+        seq = long[: total_slots + ext]
+    else:
+        while seq and seq[-1] % 12 != key.tonic:
+            seq.pop()
+    gap = total_slots - len(seq)
+    if gap > 0:
+        t = seq[-1] if seq else base + key.tonic
+        triad = [key.pitch(4, t - key.tonic), key.pitch(2, t - key.tonic), t, key.pitch(2, t - key.tonic)]
+        if triad[0] > inst.hi + 2:
+            triad = [q - 12 for q in triad]
+        seq += [triad[k % 4] for k in range(gap - 1)] + [t]
     for i, p in enumerate(seq):
         accent = 6 if (i * sub) % fr.beats == 0 else 0
         part.add(i * sub * PPQ + fr.jitter(3), sub * PPQ * 0.9, p, fr.vel(accent))
     end = len(seq) * sub * PPQ
-    part.add(end, max(fr.bar_ticks, (fr.bars * fr.bar_ticks) - end) * 0.95, base + key.tonic, fr.vel(4))
+    last = seq[-1] if seq else base + key.tonic
+    part.add(end, max(fr.bar_ticks, (fr.bars * fr.bar_ticks) - end) * 0.95, last, fr.vel(4))
 
 
 def compose_bass(fr: Frame, part: Part, inst: Inst) -> None:

@@ -120,6 +120,9 @@ def _find(name: str, _key: str) -> Bundle:
 
 
 def get_bundle(name: str | None = None) -> Bundle:
+    """The bundle called ``name``; by default $MUSICTEXT_MODEL, else the shipped default."""
+    import os
+
     from musictext.config import DEFAULT_MODEL, home
 
-    return _find(name or DEFAULT_MODEL, str(home()))
+    return _find(name or os.environ.get("MUSICTEXT_MODEL") or DEFAULT_MODEL, str(home()))

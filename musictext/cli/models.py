@@ -12,9 +12,12 @@ app = typer.Typer(help="List and verify model bundles.", no_args_is_help=True)
 @app.command("list")
 def list_command(as_json: bool = typer.Option(False, "--json", help="JSON lines.")) -> None:
     """List installed model bundles (shipped and trained)."""
+    import os
+
     from musictext.bundle import list_bundles
     from musictext.config import DEFAULT_MODEL
 
+    default = os.environ.get("MUSICTEXT_MODEL") or DEFAULT_MODEL
     for b in list_bundles():
         kind = "built-in" if b.builtin else f"trained from {b.base}"
         if as_json:
@@ -24,12 +27,12 @@ def list_command(as_json: bool = typer.Option(False, "--json", help="JSON lines.
                     "version": b.version,
                     "model_id": b.model_id,
                     "kind": kind,
-                    "default": b.name == DEFAULT_MODEL,
+                    "default": b.name == default,
                     "path": str(b.path),
                 }
             )
         else:
-            star = "*" if b.name == DEFAULT_MODEL else " "
+            star = "*" if b.name == default else " "
             emit_line(f"{star} {b.name:<24} {b.version:<8} {kind:<28} {b.path}")
 
 
