@@ -28,9 +28,21 @@ Run (from the repository root):
 Output (outside the repository):
 
     OUT/audio/clip_00000.flac ...   22.05 kHz mono, 15-25 s, peak-normalised to -1 dBFS
-    OUT/pairs.jsonl                 one JSON object per clip: audio, text, tags, instrument,
-                                    gm_program, soundfont, tempo_bpm, mode, seed, and more
+    OUT/pairs.jsonl                 one JSON object per clip (fields below)
     OUT/summary.json                counts per label, durations, build time, soundfont licences
+
+pairs.jsonl fields: audio (absolute path), text (caption), tags (label words: instrument words,
+"solo" or "ensemble", "slow"/"fast" or "moderate tempo", "major"/"minor", material such as
+"scale", "arpeggio", "chords", "melody", "riff", "bass line", "drum groove"), instrument (key of
+the instrument table, "a+b+c" for a mix), instruments (list), gm_program (0-based program, a
+list for a mix; the kit number for drums), drum_kit, soundfont, tempo_bpm, tempo_class (slow
+55-80, moderate 92-124, fast 140-190 bpm), mode (major | minor | null for drums and timpani),
+key (e.g. "F# minor"), time_signature, texture, material, duration_s, rms_dbfs,
+source_peak_dbfs, seed (the clip's own seed), attempt, index. A clip is "solo" when one
+instrument plays; instruments that are ensembles by nature (string section, choir, brass
+section) are tagged "ensemble" even alone, and mixes of 2-3 parts list every instrument's tags.
+Minor keys use natural minor with the raised 7th (harmonic minor) over V; every piece ends
+with a V-I (V-i) cadence on the tonic.
 
 Everything is a pure function of --seed (and the soundfont files): the clip plan is drawn from
 the master seed, every clip has its own integer seed (recorded in pairs.jsonl) from which its
@@ -75,14 +87,15 @@ SOUNDFONTS = {
         "package": "timgm6mb-soundfont",
         "licence": "GPL-2",
         "copyright": "2004 Tim Brechbill; 2010 David Bolton",
-        "note": "sample-based General MIDI set (6 MB); drum kits 0, 8, 16, 24, 25, 32, 40, 48",
+        "note": "sample-based General MIDI set (6 MB); all 128 melodic programs; "
+        "drum kits 0, 8, 16, 24, 25, 32, 40, 48 (32 sounds the same as 0)",
     },
     "OPL3-FM": {
         "path": str(SF_DIR / "OPL-3_FM_128M.sf2"),
         "package": "opl3-soundfont",
         "licence": "CC-BY-SA-4.0",
         "copyright": "2009 Zandro Reveille",
-        "note": "Yamaha OPL3 FM-synthesis emulation (Creative Labs 4-op bank style); one drum kit",
+        "note": "Yamaha OPL3 FM-synthesis bank; all 128 melodic programs, one drum kit (bank 128 program 0)",
     },
 }
 FORBIDDEN_SF = ("fluid", "musescore", "mscore")  # FluidR3 and its derivatives
@@ -105,15 +118,15 @@ class Inst:
     roles: tuple[str, ...]
     ensemble: bool = False
     weight: float = 1.0
-    skip_sf: tuple[str, ...] = ()
 
 
 M, C, B, A, R = "melody", "chords", "bass", "arp", "riff"
 
+# fmt: off
 INSTRUMENTS: list[Inst] = [
-    Inst("acoustic_grand_piano", 0, ("piano", "grand piano", "acoustic piano"), ("piano", "acoustic piano", "keyboard"), 36, 96, True, (M, C, A, B), weight=1.5),
+    Inst("acoustic_grand_piano", 0, ("piano", "grand piano", "acoustic piano"), ("piano", "acoustic piano", "keyboard"), 36, 96, True, (M, C, A, B), weight=1.5),  # noqa: E501
     Inst("bright_piano", 1, ("piano", "bright piano"), ("piano", "keyboard"), 36, 96, True, (M, C, A)),
-    Inst("electric_piano", 4, ("electric piano", "rhodes-style electric piano"), ("electric piano", "piano", "keyboard"), 40, 88, True, (M, C, A)),
+    Inst("electric_piano", 4, ("electric piano", "rhodes-style electric piano"), ("electric piano", "piano", "keyboard"), 40, 88, True, (M, C, A)),  # noqa: E501
     Inst("harpsichord", 6, ("harpsichord",), ("harpsichord", "keyboard"), 36, 86, True, (M, C, A)),
     Inst("clavinet", 7, ("clavinet",), ("clavinet", "keyboard"), 40, 84, True, (M, C, R)),
     Inst("celesta", 8, ("celesta",), ("celesta", "mallet percussion", "bells"), 60, 96, True, (M, A)),
@@ -123,47 +136,47 @@ INSTRUMENTS: list[Inst] = [
     Inst("marimba", 12, ("marimba",), ("marimba", "mallet percussion"), 45, 96, True, (M, A, R), weight=1.8),
     Inst("xylophone", 13, ("xylophone",), ("xylophone", "mallet percussion"), 65, 100, False, (M, A)),
     Inst("tubular_bells", 14, ("tubular bells", "chimes"), ("tubular bells", "bells", "chimes"), 60, 77, False, (M,)),
-    Inst("drawbar_organ", 16, ("organ", "electric organ", "drawbar organ", "hammond-style organ"), ("organ", "electric organ"), 36, 96, True, (M, C, R), weight=1.8),
-    Inst("rock_organ", 18, ("rock organ", "electric organ"), ("organ", "electric organ", "rock organ"), 36, 96, True, (M, C, R)),
-    Inst("church_organ", 19, ("church organ", "pipe organ"), ("organ", "church organ", "pipe organ"), 36, 96, True, (M, C, A, B), weight=2.2),
+    Inst("drawbar_organ", 16, ("organ", "electric organ", "drawbar organ", "hammond-style organ"), ("organ", "electric organ"), 36, 96, True, (M, C, R), weight=1.8),  # noqa: E501
+    Inst("rock_organ", 18, ("rock organ", "electric organ"), ("organ", "electric organ", "rock organ"), 36, 96, True, (M, C, R)),  # noqa: E501
+    Inst("church_organ", 19, ("church organ", "pipe organ"), ("organ", "church organ", "pipe organ"), 36, 96, True, (M, C, A, B), weight=2.2),  # noqa: E501
     Inst("reed_organ", 20, ("reed organ", "harmonium"), ("organ", "reed organ", "harmonium"), 41, 84, True, (M, C)),
     Inst("accordion", 21, ("accordion",), ("accordion",), 53, 89, True, (M, C)),
     Inst("harmonica", 22, ("harmonica",), ("harmonica",), 60, 84, False, (M,)),
-    Inst("nylon_guitar", 24, ("classical guitar", "nylon-string guitar", "acoustic guitar"), ("guitar", "acoustic guitar", "classical guitar"), 40, 79, True, (M, C, A), weight=1.3),
-    Inst("steel_guitar", 25, ("acoustic guitar", "steel-string guitar"), ("guitar", "acoustic guitar"), 40, 79, True, (M, C, A), weight=1.3),
-    Inst("jazz_guitar", 26, ("jazz guitar", "electric guitar"), ("guitar", "electric guitar", "jazz guitar"), 40, 79, True, (M, C, A)),
-    Inst("clean_guitar", 27, ("clean electric guitar", "electric guitar"), ("guitar", "electric guitar"), 40, 81, True, (M, C, A, R)),
-    Inst("overdriven_guitar", 29, ("overdriven guitar", "electric guitar"), ("guitar", "electric guitar", "distorted guitar", "overdrive"), 40, 81, True, (M, R), weight=1.2),
-    Inst("distortion_guitar", 30, ("distorted guitar", "distortion guitar", "heavy electric guitar"), ("guitar", "electric guitar", "distorted guitar", "distortion"), 40, 81, True, (M, R), weight=1.2),
-    Inst("acoustic_bass", 32, ("acoustic bass", "upright bass", "double bass"), ("bass", "acoustic bass", "double bass"), 28, 55, False, (B, M)),
-    Inst("electric_bass", 33, ("electric bass", "bass guitar"), ("bass", "electric bass", "bass guitar"), 28, 60, False, (B, M, R)),
-    Inst("picked_bass", 34, ("picked bass", "electric bass"), ("bass", "electric bass", "bass guitar"), 28, 60, False, (B, R)),
+    Inst("nylon_guitar", 24, ("classical guitar", "nylon-string guitar", "acoustic guitar"), ("guitar", "acoustic guitar", "classical guitar"), 40, 79, True, (M, C, A), weight=1.3),  # noqa: E501
+    Inst("steel_guitar", 25, ("acoustic guitar", "steel-string guitar"), ("guitar", "acoustic guitar"), 40, 79, True, (M, C, A), weight=1.3),  # noqa: E501
+    Inst("jazz_guitar", 26, ("jazz guitar", "electric guitar"), ("guitar", "electric guitar", "jazz guitar"), 40, 79, True, (M, C, A)),  # noqa: E501
+    Inst("clean_guitar", 27, ("clean electric guitar", "electric guitar"), ("guitar", "electric guitar"), 40, 81, True, (M, C, A, R)),  # noqa: E501
+    Inst("overdriven_guitar", 29, ("overdriven guitar", "electric guitar"), ("guitar", "electric guitar", "distorted guitar", "overdrive"), 40, 81, True, (M, R), weight=1.2),  # noqa: E501
+    Inst("distortion_guitar", 30, ("distorted guitar", "distortion guitar", "heavy electric guitar"), ("guitar", "electric guitar", "distorted guitar", "distortion"), 40, 81, True, (M, R), weight=1.2),  # noqa: E501
+    Inst("acoustic_bass", 32, ("acoustic bass", "upright bass", "double bass"), ("bass", "acoustic bass", "double bass"), 28, 55, False, (B, M)),  # noqa: E501
+    Inst("electric_bass", 33, ("electric bass", "bass guitar"), ("bass", "electric bass", "bass guitar"), 28, 60, False, (B, M, R)),  # noqa: E501
+    Inst("picked_bass", 34, ("picked bass", "electric bass"), ("bass", "electric bass", "bass guitar"), 28, 60, False, (B, R)),  # noqa: E501
     Inst("fretless_bass", 35, ("fretless bass",), ("bass", "electric bass", "fretless bass"), 28, 60, False, (B, M)),
-    Inst("synth_bass", 38, ("synth bass", "synthesizer bass"), ("bass", "synthesizer", "synth bass"), 28, 60, False, (B, R)),
+    Inst("synth_bass", 38, ("synth bass", "synthesizer bass"), ("bass", "synthesizer", "synth bass"), 28, 60, False, (B, R)),  # noqa: E501
     Inst("violin", 40, ("violin",), ("violin", "strings", "bowed strings"), 55, 93, False, (M, A), weight=1.3),
     Inst("viola", 41, ("viola",), ("viola", "strings", "bowed strings"), 48, 81, False, (M,)),
     Inst("cello", 42, ("cello",), ("cello", "strings", "bowed strings"), 36, 72, False, (M, B), weight=1.3),
-    Inst("contrabass", 43, ("contrabass", "double bass"), ("double bass", "contrabass", "strings", "bass"), 28, 55, False, (B, M)),
-    Inst("pizzicato_strings", 45, ("pizzicato strings", "plucked strings"), ("strings", "pizzicato", "string ensemble", "ensemble"), 40, 84, True, (A, C, M), ensemble=True),
+    Inst("contrabass", 43, ("contrabass", "double bass"), ("double bass", "contrabass", "strings", "bass"), 28, 55, False, (B, M)),  # noqa: E501
+    Inst("pizzicato_strings", 45, ("pizzicato strings", "plucked strings"), ("strings", "pizzicato", "string ensemble", "ensemble"), 40, 84, True, (A, C, M), ensemble=True),  # noqa: E501
     Inst("harp", 46, ("harp", "concert harp"), ("harp", "plucked strings"), 36, 91, True, (M, A, C), weight=1.2),
     Inst("timpani", 47, ("timpani", "kettle drums"), ("timpani", "kettle drums", "percussion"), 40, 55, False, (B,)),
-    Inst("string_ensemble", 48, ("strings", "string ensemble", "string section", "string orchestra"), ("strings", "string ensemble", "ensemble", "orchestra"), 36, 91, True, (C, M, A), ensemble=True, weight=1.8),
-    Inst("slow_strings", 49, ("strings", "string section", "lush strings"), ("strings", "string ensemble", "ensemble", "orchestra"), 36, 91, True, (C, M), ensemble=True),
-    Inst("synth_strings", 50, ("synth strings", "synthesizer strings"), ("synthesizer", "synth strings", "strings"), 36, 91, True, (C, M)),
-    Inst("choir_aahs", 52, ("choir", "vocal choir", "choir singing aah"), ("choir", "voices", "vocal", "ensemble"), 48, 79, True, (C, M), ensemble=True, weight=2.0),
-    Inst("voice_oohs", 53, ("voices", "humming voices", "choir singing ooh"), ("choir", "voices", "vocal", "ensemble"), 48, 79, True, (C, M), ensemble=True),
+    Inst("string_ensemble", 48, ("strings", "string ensemble", "string section", "string orchestra"), ("strings", "string ensemble", "ensemble", "orchestra"), 36, 91, True, (C, M, A), ensemble=True, weight=1.8),  # noqa: E501
+    Inst("slow_strings", 49, ("strings", "string section", "lush strings"), ("strings", "string ensemble", "ensemble", "orchestra"), 36, 91, True, (C, M), ensemble=True),  # noqa: E501
+    Inst("synth_strings", 50, ("synth strings", "synthesizer strings"), ("synthesizer", "synth strings", "strings"), 36, 91, True, (C, M)),  # noqa: E501
+    Inst("choir_aahs", 52, ("choir", "vocal choir", "choir of voices"), ("choir", "voices", "vocal", "ensemble"), 48, 79, True, (C, M), ensemble=True, weight=2.0),  # noqa: E501
+    Inst("voice_oohs", 53, ("voices", "humming voices", "wordless choir"), ("choir", "voices", "vocal", "ensemble"), 48, 79, True, (C, M), ensemble=True),  # noqa: E501
     Inst("trumpet", 56, ("trumpet",), ("trumpet", "brass"), 55, 82, False, (M, R), weight=2.0),
     Inst("trombone", 57, ("trombone",), ("trombone", "brass"), 40, 72, False, (M, B)),
     Inst("tuba", 58, ("tuba",), ("tuba", "brass"), 28, 58, False, (B, M)),
     Inst("muted_trumpet", 59, ("muted trumpet",), ("trumpet", "muted trumpet", "brass"), 55, 82, False, (M,)),
     Inst("french_horn", 60, ("french horn", "horn"), ("french horn", "horn", "brass"), 41, 77, False, (M,), weight=1.3),
-    Inst("brass_section", 61, ("brass section", "brass ensemble", "horn section"), ("brass", "brass section", "ensemble"), 41, 82, True, (C, M, R), ensemble=True, weight=1.5),
-    Inst("soprano_sax", 64, ("soprano saxophone", "soprano sax"), ("saxophone", "soprano saxophone", "sax", "woodwind"), 56, 88, False, (M,), weight=1.2),
-    Inst("alto_sax", 65, ("alto saxophone", "alto sax", "saxophone"), ("saxophone", "alto saxophone", "sax", "woodwind"), 49, 81, False, (M, R), weight=1.6),
-    Inst("tenor_sax", 66, ("tenor saxophone", "tenor sax", "saxophone"), ("saxophone", "tenor saxophone", "sax", "woodwind"), 44, 76, False, (M, R), weight=1.6),
-    Inst("baritone_sax", 67, ("baritone saxophone", "bari sax"), ("saxophone", "baritone saxophone", "sax", "woodwind"), 36, 69, False, (M, B)),
+    Inst("brass_section", 61, ("brass section", "brass ensemble", "horn section"), ("brass", "brass section", "ensemble"), 41, 82, True, (C, M, R), ensemble=True, weight=1.5),  # noqa: E501
+    Inst("soprano_sax", 64, ("soprano saxophone", "soprano sax"), ("saxophone", "soprano saxophone", "sax", "woodwind"), 56, 88, False, (M,), weight=1.2),  # noqa: E501
+    Inst("alto_sax", 65, ("alto saxophone", "alto sax", "saxophone"), ("saxophone", "alto saxophone", "sax", "woodwind"), 49, 81, False, (M, R), weight=1.6),  # noqa: E501
+    Inst("tenor_sax", 66, ("tenor saxophone", "tenor sax", "saxophone"), ("saxophone", "tenor saxophone", "sax", "woodwind"), 44, 76, False, (M, R), weight=1.6),  # noqa: E501
+    Inst("baritone_sax", 67, ("baritone saxophone", "bari sax"), ("saxophone", "baritone saxophone", "sax", "woodwind"), 36, 69, False, (M, B)),  # noqa: E501
     Inst("oboe", 68, ("oboe",), ("oboe", "woodwind", "double reed"), 58, 91, False, (M,), weight=1.2),
-    Inst("english_horn", 69, ("english horn", "cor anglais"), ("english horn", "woodwind", "double reed"), 52, 81, False, (M,)),
+    Inst("english_horn", 69, ("english horn", "cor anglais"), ("english horn", "woodwind", "double reed"), 52, 81, False, (M,)),  # noqa: E501
     Inst("bassoon", 70, ("bassoon",), ("bassoon", "woodwind", "double reed"), 34, 72, False, (M, B)),
     Inst("clarinet", 71, ("clarinet",), ("clarinet", "woodwind"), 50, 91, False, (M, A), weight=1.2),
     Inst("piccolo", 72, ("piccolo",), ("piccolo", "flute", "woodwind"), 74, 102, False, (M,)),
@@ -171,20 +184,21 @@ INSTRUMENTS: list[Inst] = [
     Inst("recorder", 74, ("recorder",), ("recorder", "woodwind"), 60, 88, False, (M,)),
     Inst("pan_flute", 75, ("pan flute", "pan pipes"), ("pan flute", "flute", "woodwind"), 60, 88, False, (M,)),
     Inst("ocarina", 79, ("ocarina",), ("ocarina", "woodwind"), 60, 88, False, (M,)),
-    Inst("square_lead", 80, ("square lead", "square-wave synth lead", "chiptune lead"), ("synthesizer", "synth lead", "electronic"), 48, 88, False, (M, R, A), weight=1.3),
-    Inst("saw_lead", 81, ("saw lead", "sawtooth synth lead", "synth lead"), ("synthesizer", "synth lead", "electronic"), 48, 88, False, (M, R, A), weight=1.3),
-    Inst("new_age_pad", 88, ("synth pad", "new age pad"), ("synthesizer", "synth pad", "pad", "electronic"), 48, 84, True, (C,)),
-    Inst("warm_pad", 89, ("warm pad", "synth pad", "warm synthesizer pad"), ("synthesizer", "synth pad", "pad", "electronic"), 48, 84, True, (C,), weight=1.3),
-    Inst("polysynth", 90, ("polysynth", "polyphonic synthesizer"), ("synthesizer", "synth pad", "electronic"), 48, 84, True, (C, A)),
-    Inst("sweep_pad", 95, ("sweep pad", "synth pad"), ("synthesizer", "synth pad", "pad", "electronic"), 48, 84, True, (C,)),
+    Inst("square_lead", 80, ("square lead", "square-wave synth lead", "chiptune lead"), ("synthesizer", "synth lead", "electronic"), 48, 88, False, (M, R, A), weight=1.3),  # noqa: E501
+    Inst("saw_lead", 81, ("saw lead", "sawtooth synth lead", "synth lead"), ("synthesizer", "synth lead", "electronic"), 48, 88, False, (M, R, A), weight=1.3),  # noqa: E501
+    Inst("new_age_pad", 88, ("synth pad", "new age pad"), ("synthesizer", "synth pad", "pad", "electronic"), 48, 84, True, (C,)),  # noqa: E501
+    Inst("warm_pad", 89, ("warm pad", "synth pad", "warm synthesizer pad"), ("synthesizer", "synth pad", "pad", "electronic"), 48, 84, True, (C,), weight=1.3),  # noqa: E501
+    Inst("polysynth", 90, ("polysynth", "polyphonic synthesizer"), ("synthesizer", "synth pad", "electronic"), 48, 84, True, (C, A)),  # noqa: E501
+    Inst("sweep_pad", 95, ("sweep pad", "synth pad"), ("synthesizer", "synth pad", "pad", "electronic"), 48, 84, True, (C,)),  # noqa: E501
     Inst("sitar", 104, ("sitar",), ("sitar", "plucked strings"), 48, 77, False, (M,)),
     Inst("banjo", 105, ("banjo",), ("banjo", "plucked strings"), 48, 81, True, (M, A)),
     Inst("koto", 107, ("koto",), ("koto", "plucked strings"), 50, 84, False, (M, A)),
     Inst("kalimba", 108, ("kalimba", "thumb piano"), ("kalimba", "thumb piano"), 60, 84, False, (M, A)),
     Inst("bagpipe", 109, ("bagpipe", "bagpipes"), ("bagpipe", "bagpipes"), 55, 77, False, (M,)),
     Inst("fiddle", 110, ("fiddle",), ("fiddle", "violin", "strings"), 55, 93, False, (M,)),
-    Inst("steel_drums", 114, ("steel drums", "steel pan"), ("steel drums", "steel pan", "percussion"), 55, 84, False, (M, A)),
+    Inst("steel_drums", 114, ("steel drums", "steel pan"), ("steel drums", "steel pan", "percussion"), 55, 84, False, (M, A)),  # noqa: E501
 ]
+# fmt: on
 INST = {i.key: i for i in INSTRUMENTS}
 
 # Drum kits (channel 10, bank 128). OPL3 has only kit 0.
@@ -201,12 +215,24 @@ MINOR_PC_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "Bb", "B
 # Diatonic progressions as scale-degree indices (0 = I/i). Each ends on the tonic; the last two
 # chords are a perfect cadence (V - I / V - i).
 PROGS_MAJOR = [
-    (0, 3, 4, 0), (0, 5, 3, 4), (0, 1, 4, 0), (0, 3, 0, 4), (0, 5, 1, 4),
-    (0, 2, 3, 4), (0, 4, 5, 3), (0, 3, 5, 4),
+    (0, 3, 4, 0),
+    (0, 5, 3, 4),
+    (0, 1, 4, 0),
+    (0, 3, 0, 4),
+    (0, 5, 1, 4),
+    (0, 2, 3, 4),
+    (0, 4, 5, 3),
+    (0, 3, 5, 4),
 ]
 PROGS_MINOR = [
-    (0, 3, 4, 0), (0, 5, 3, 4), (0, 3, 6, 2), (0, 5, 2, 4), (0, 1, 4, 0),
-    (0, 6, 5, 4), (0, 3, 0, 4), (0, 2, 3, 4),
+    (0, 3, 4, 0),
+    (0, 5, 3, 4),
+    (0, 3, 6, 2),
+    (0, 5, 2, 4),
+    (0, 1, 4, 0),
+    (0, 6, 5, 4),
+    (0, 3, 0, 4),
+    (0, 2, 3, 4),
 ]
 
 
@@ -380,8 +406,15 @@ def rhythm_pool(fr: Frame) -> list[list[float]]:
     if fr.tempo_class == "slow":
         return [[2, 2], [1, 1, 2], [2, 1, 1], [1, 1, 1, 1], [3, 1], [1.5, 0.5, 2], [4], [1, 0.5, 0.5, 2]]
     if fr.tempo_class == "fast":
-        return [[0.5] * 8, [1, 0.5, 0.5, 1, 1], [0.5, 0.5, 1, 0.5, 0.5, 1], [1, 1, 0.5, 0.5, 1],
-                [0.5, 0.5, 0.5, 0.5, 2], [1, 1, 1, 1], [1.5, 0.5, 1, 1]]
+        return [
+            [0.5] * 8,
+            [1, 0.5, 0.5, 1, 1],
+            [0.5, 0.5, 1, 0.5, 0.5, 1],
+            [1, 1, 0.5, 0.5, 1],
+            [0.5, 0.5, 0.5, 0.5, 2],
+            [1, 1, 1, 1],
+            [1.5, 0.5, 1, 1],
+        ]
     return [[1, 1, 1, 1], [1, 0.5, 0.5, 2], [0.5, 0.5, 1, 1, 1], [2, 1, 1], [1.5, 0.5, 1, 1]]
 
 
@@ -416,15 +449,18 @@ def compose_melody(fr: Frame, part: Part, inst: Inst, legato: float = 0.92) -> N
                 p = scale[max(0, min(len(scale) - 1, idx + step))]
             # leading tone resolves up in the cadence bar
             if bar == fr.bars - 2 and i == len(rhythm) - 1:
-                p = nearest([q for q in scale if q % 12 in ((key.tonic + 11) % 12, (key.tonic + 2) % 12)] or scale, prev)
+                p = nearest(
+                    [q for q in scale if q % 12 in ((key.tonic + 11) % 12, (key.tonic + 2) % 12)] or scale, prev
+                )
             accent = 8 if abs(beat) < 1e-6 else (3 if strong else 0)
             part.add(t0 + beat * PPQ + fr.jitter(), dur * PPQ * legato, p, fr.vel(accent))
             prev = p
             beat += dur
 
 
-def voice_chord(key: Key, deg: int, lo: int, hi: int, prev: list[int] | None, n: int = 3,
-                root_position: bool = False) -> list[int]:
+def voice_chord(
+    key: Key, deg: int, lo: int, hi: int, prev: list[int] | None, n: int = 3, root_position: bool = False
+) -> list[int]:
     pcs = key.chord_pcs(deg)
     if root_position:  # closing chord: lowest root at or above lo, stacked in thirds
         root = lo + ((pcs[0] - lo) % 12)
@@ -453,8 +489,11 @@ def voice_chord(key: Key, deg: int, lo: int, hi: int, prev: list[int] | None, n:
         if hi - lo < 24:  # range too narrow: widen it
             return voice_chord(key, deg, lo, lo + 24, prev, n)
         root = lo + ((pcs[0] - lo) % 12)
-        return [root, root + (key.scale(deg)[(deg + 2) % 7] - key.scale(deg)[deg]) % 12,
-                root + (key.scale(deg)[(deg + 4) % 7] - key.scale(deg)[deg]) % 12][:n]
+        return [
+            root,
+            root + (key.scale(deg)[(deg + 2) % 7] - key.scale(deg)[deg]) % 12,
+            root + (key.scale(deg)[(deg + 4) % 7] - key.scale(deg)[deg]) % 12,
+        ][:n]
     if prev is None:
         mid = (lo + hi) / 2
         return min(cands, key=lambda v: abs(sum(v) / len(v) - mid))
@@ -480,7 +519,12 @@ def compose_chords(fr: Frame, part: Part, inst: Inst, with_bass: bool = False) -
     if fr.tempo_class == "slow":
         pats = [[b], [b / 2 if b == 4 else 2, 2 if b == 4 else 1], [1] * b if b == 3 else [2, 2]]
     elif fr.tempo_class == "fast":
-        pats = [[1] * b, [0.5] * (2 * b), [1.5, 1.5, 1] if b == 4 else [1, 1, 1], [0.5, 1, 0.5, 1, 1] if b == 4 else [0.5, 1, 1.5]]
+        pats = [
+            [1] * b,
+            [0.5] * (2 * b),
+            [1.5, 1.5, 1] if b == 4 else [1, 1, 1],
+            [0.5, 1, 0.5, 1, 1] if b == 4 else [0.5, 1, 1.5],
+        ]
     else:
         pats = [[2, 2] if b == 4 else [2, 1], [1] * b, [1.5, 1.5, 1] if b == 4 else [1.5, 1.5]]
     pat = rng.choice(pats)
@@ -502,7 +546,12 @@ def compose_chords(fr: Frame, part: Part, inst: Inst, with_bass: bool = False) -
             root = bass_root(key, deg, max(inst.lo, voicing[0] - 19), voicing[0] - 5)
             if fr.tempo_class == "fast" and bar != fr.bars - 1:
                 for beat in range(b):
-                    part.add(t0 + beat * PPQ, PPQ * 0.9, root if beat % 2 == 0 else root + 12 if root + 12 < voicing[0] else root, fr.vel(2))
+                    part.add(
+                        t0 + beat * PPQ,
+                        PPQ * 0.9,
+                        root if beat % 2 == 0 else root + 12 if root + 12 < voicing[0] else root,
+                        fr.vel(2),
+                    )
             else:
                 part.add(t0, fr.bar_ticks * 0.97, root, fr.vel(4))
 
@@ -551,7 +600,11 @@ def compose_scale(fr: Frame, part: Part, inst: Inst) -> None:
     """Scales up and down (harmonic minor in minor keys), ending on the tonic."""
     rng, key = fr.rng, fr.key
     assert key is not None
-    sub = {"slow": rng.choice((1.0, 0.5)) if fr.bpm > 68 else 1.0, "moderate": 0.5, "fast": rng.choice((0.5, 0.5, 1.0))}[fr.tempo_class]
+    sub = {
+        "slow": rng.choice((1.0, 0.5)) if fr.bpm > 68 else 1.0,
+        "moderate": 0.5,
+        "fast": rng.choice((0.5, 0.5, 1.0)),
+    }[fr.tempo_class]
     total_slots = int(round((fr.bars - 1) * fr.beats / sub))
     octaves = 2 if inst.hi - inst.lo >= 30 and rng.random() < 0.6 else 1
     tonic_cands = [p for p in range(inst.lo, inst.hi - 12 * octaves + 1) if p % 12 == key.tonic]
@@ -598,7 +651,11 @@ def compose_bass(fr: Frame, part: Part, inst: Inst) -> None:
     rng, key = fr.rng, fr.key
     assert key is not None
     lo, hi = inst.lo, min(inst.hi, inst.lo + 24)
-    style = rng.choice(("roots", "root_fifth", "walk", "pump")) if fr.tempo_class != "slow" else rng.choice(("roots", "root_fifth"))
+    style = (
+        rng.choice(("roots", "root_fifth", "walk", "pump"))
+        if fr.tempo_class != "slow"
+        else rng.choice(("roots", "root_fifth"))
+    )
     if inst.key == "timpani":
         style = "root_fifth"
     b = fr.beats
@@ -652,7 +709,7 @@ def compose_riff(fr: Frame, part: Part, inst: Inst) -> None:
         octave = 12 * ((lo - base_root) // 12 + 1)
         if bar == fr.bars - 1:
             r = key.pitch(0, octave, deg)
-            for p in ([r, r + 7, r + 12] if power else [r]):
+            for p in [r, r + 7, r + 12] if power else [r]:
                 part.add(t0, fr.bar_ticks * 0.95, p, fr.vel(8))
             continue
         i = 0
@@ -876,10 +933,6 @@ def clip_rng_seed(master: int, index: int, attempt: int) -> int:
     return int.from_bytes(h[:4], "big") & 0x7FFFFFFF
 
 
-def available(inst: Inst, sf_name: str) -> bool:
-    return sf_name not in inst.skip_sf
-
-
 def plan_clips(n: int, master_seed: int, sf_names: list[str], opl3_share: float) -> list[dict]:
     """Draw the set-level plan: what each clip is (texture, instruments, tempo, mode, material)."""
     rng = random.Random(master_seed)
@@ -917,7 +970,21 @@ def plan_clips(n: int, master_seed: int, sf_names: list[str], opl3_share: float)
             mats = []
             if M in inst.roles:
                 mats += ["melody", "melody"]
-                if inst.poly and B in inst.roles or ik in ("acoustic_grand_piano", "bright_piano", "electric_piano", "harpsichord", "church_organ", "harp", "nylon_guitar", "steel_guitar"):
+                if (
+                    inst.poly
+                    and B in inst.roles
+                    or ik
+                    in (
+                        "acoustic_grand_piano",
+                        "bright_piano",
+                        "electric_piano",
+                        "harpsichord",
+                        "church_organ",
+                        "harp",
+                        "nylon_guitar",
+                        "steel_guitar",
+                    )
+                ):
                     mats.append("melody_bass")
             if inst.poly and C in inst.roles:
                 mats.append("chords")
@@ -984,8 +1051,14 @@ def plan_ensemble(rng: random.Random, tc: str) -> dict:
         used.add(k)
         parts.append(k)
         roles.append({"mel": "melody", "chords": "chords", "bass": "bass", "arp": "arpeggio", "riff": "riff"}[r])
-    return {"parts": parts, "roles": roles, "recipe": recipe, "material": "ensemble",
-            "kit": 0, "drum_style": rng.choice([s for s, (tcs, _) in DRUM_STYLES.items() if tc in tcs])}
+    return {
+        "parts": parts,
+        "roles": roles,
+        "recipe": recipe,
+        "material": "ensemble",
+        "kit": 0,
+        "drum_style": rng.choice([s for s, (tcs, _) in DRUM_STYLES.items() if tc in tcs]),
+    }
 
 
 def build_clip(plan: dict, seed: int) -> tuple[list[Part], dict]:
@@ -1038,7 +1111,9 @@ def build_clip(plan: dict, seed: int) -> tuple[list[Part], dict]:
         elif mat == "melody_bass":
             hi_inst = Inst(ik, inst.program, inst.names, inst.tags, max(inst.lo, 60), inst.hi, inst.poly, inst.roles)
             compose_melody(fr, part, hi_inst)
-            lo_inst = Inst(ik, inst.program, inst.names, inst.tags, inst.lo, max(inst.lo + 19, 55), inst.poly, inst.roles)
+            lo_inst = Inst(
+                ik, inst.program, inst.names, inst.tags, inst.lo, max(inst.lo + 19, 55), inst.poly, inst.roles
+            )
             compose_bass(fr, part, lo_inst)
         elif mat == "chords":
             compose_chords(fr, part, inst, with_bass=inst.lo <= 40 and rng.random() < 0.6)
@@ -1085,9 +1160,17 @@ def build_clip(plan: dict, seed: int) -> tuple[list[Part], dict]:
             if role == "melody":
                 compose_melody(fr, part, inst)
             elif role == "chords":
-                compose_chords(fr, part, Inst(ik, inst.program, inst.names, inst.tags, max(inst.lo, 48), min(inst.hi, 84), True, inst.roles))
+                compose_chords(
+                    fr,
+                    part,
+                    Inst(ik, inst.program, inst.names, inst.tags, max(inst.lo, 48), min(inst.hi, 84), True, inst.roles),
+                )
             elif role == "arpeggio":
-                compose_arpeggio(fr, part, Inst(ik, inst.program, inst.names, inst.tags, max(inst.lo, 45), min(inst.hi, 88), True, inst.roles))
+                compose_arpeggio(
+                    fr,
+                    part,
+                    Inst(ik, inst.program, inst.names, inst.tags, max(inst.lo, 45), min(inst.hi, 88), True, inst.roles),
+                )
             elif role == "bass":
                 compose_bass(fr, part, inst)
             elif role == "riff":
@@ -1146,8 +1229,27 @@ def _init_worker(cfg: dict) -> None:
 
 
 def render(midi: Path, wav: Path, sf_path: str, fluidsynth: str) -> None:
-    cmd = [fluidsynth, "-ni", "-q", "-g", "0.4", "-r", str(SR), "-O", "float", "-T", "wav",
-           "-o", "synth.cpu-cores=1", "-o", "synth.chorus.active=0", "-F", str(wav), sf_path, str(midi)]
+    cmd = [
+        fluidsynth,
+        "-ni",
+        "-q",
+        "-g",
+        "0.4",
+        "-r",
+        str(SR),
+        "-O",
+        "float",
+        "-T",
+        "wav",
+        "-o",
+        "synth.cpu-cores=1",
+        "-o",
+        "synth.chorus.active=0",
+        "-F",
+        str(wav),
+        sf_path,
+        str(midi),
+    ]
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=300)
 
 
@@ -1249,7 +1351,9 @@ def sha256_file(path: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--out", default="/tmp/mt-train-set", help="output folder (outside the repo)")
     ap.add_argument("--n", type=int, default=700, help="number of clips (default 700)")
     ap.add_argument("--seed", type=int, default=20240611, help="master seed")
@@ -1286,8 +1390,13 @@ def main(argv: list[str] | None = None) -> int:
         (out / "midi").mkdir()
 
     plans = plan_clips(args.n, args.seed, sf_names, args.opl3_share)
-    cfg = {"out": str(out), "format": args.format, "seed": args.seed, "fluidsynth": args.fluidsynth,
-           "keep_midi": args.keep_midi}
+    cfg = {
+        "out": str(out),
+        "format": args.format,
+        "seed": args.seed,
+        "fluidsynth": args.fluidsynth,
+        "keep_midi": args.keep_midi,
+    }
     records: list[dict] = []
     failures: list[dict] = []
     retries = 0
@@ -1342,12 +1451,17 @@ def main(argv: list[str] | None = None) -> int:
             "time_signature": dict(Counter(r["time_signature"] for r in records)),
         },
         "soundfonts": {
-            s: {**{k: v for k, v in SOUNDFONTS[s].items()}, "sha256": sha256_file(check_soundfont(s))}
-            for s in sf_names
+            s: {**{k: v for k, v in SOUNDFONTS[s].items()}, "sha256": sha256_file(check_soundfont(s))} for s in sf_names
         },
         "not_used": "FluidR3_GM and FluidR3-derived soundfonts (the evaluation corpus's timbres)",
         "generator": "models/make_training_set.py",
-        "command": " ".join([os.path.basename(sys.executable), "models/make_training_set.py", *(argv if argv is not None else sys.argv[1:])]),
+        "command": " ".join(
+            [
+                os.path.basename(sys.executable),
+                "models/make_training_set.py",
+                *(argv if argv is not None else sys.argv[1:]),
+            ]
+        ),
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     _print_summary(summary, out)
@@ -1364,8 +1478,10 @@ def _collect(r: dict, records: list[dict], failures: list[dict]) -> None:
 
 def _print_summary(s: dict, out: Path) -> None:
     print(f"\n{s['clips']} clips ({s['failed']} dropped, {s['retried_attempts']} retried) in {out}")
-    print(f"total audio {s['total_duration_s'] / 60:.1f} min; clip length {s['duration_min_s']}-{s['duration_max_s']} s; "
-          f"build {s['build_time_s']:.0f} s with {s['jobs']} jobs")
+    print(
+        f"total audio {s['total_duration_s'] / 60:.1f} min; clip length {s['duration_min_s']}-{s['duration_max_s']} s; "
+        f"build {s['build_time_s']:.0f} s with {s['jobs']} jobs"
+    )
     for name in ("soundfont", "tempo_class", "mode", "texture", "time_signature", "material"):
         print(f"{name}: " + ", ".join(f"{k} {v}" for k, v in s["counts"][name].items()))
     print("tags: " + ", ".join(f"{k} {v}" for k, v in s["counts"]["tag"].items()))

@@ -56,14 +56,25 @@ class Bundle:
         """The verified path of the file playing ``role`` (audio, text, tokenizer, head, ...)."""
         files = self.manifest.get("files", {})
         entry = files.get(role)
+        if entry is None and self.base and role in ("audio", "text", "tokenizer"):
+            return get_bundle(self.base.split("@")[0]).file(role)  # a head shares its base's towers
         if entry is None:
             raise ModelError(f"bundle {self.name} has no {role} file")
         path = self.path / entry["path"]
         verify_file(path, entry["sha256"])
         return path
 
+    def sha256(self, role: str) -> str:
+        """The manifest's checksum of a role's file (a head's towers: its base's)."""
+        entry = self.manifest.get("files", {}).get(role)
+        if entry is None and self.base:
+            return get_bundle(self.base.split("@")[0]).sha256(role)
+        if entry is None:
+            raise ModelError(f"bundle {self.name} has no {role} file")
+        return entry["sha256"]
+
     def has(self, role: str) -> bool:
-        return role in self.manifest.get("files", {})
+        return role in self.manifest.get("files", {}) or bool(self.base and role in ("audio", "text", "tokenizer"))
 
 
 _verified: dict[tuple[str, int, int], str] = {}

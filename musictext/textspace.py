@@ -36,7 +36,7 @@ class TextSide:
         if self._db is None:
             import sqlite3
 
-            key = self.bundle.manifest["files"]["text"]["sha256"][:16]
+            key = self.bundle.sha256("text")[:16]
             try:
                 folder = home() / "cache"
                 folder.mkdir(parents=True, exist_ok=True)
