@@ -47,7 +47,8 @@ def main() -> None:
     (eval_home / "models").mkdir(parents=True)
     shutil.copytree(train_home / "models" / args.name, eval_home / "models" / args.name)
     results = {}
-    for label, model in (("shipped default (musicnn-minilm)", "musicnn-minilm"), (f"candidate ({args.name})", args.name)):
+    pairs = (("shipped default (musicnn-minilm)", "musicnn-minilm"), (f"candidate ({args.name})", args.name))
+    for label, model in pairs:
         home = eval_home if model == args.name else args.work / "default-home"
         out = args.work / f"{model}.json"
         subprocess.run([sys.executable, str(EVALUATE), str(args.corpus), "--home", str(home), "--musictext", exe,
