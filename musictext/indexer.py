@@ -164,7 +164,7 @@ def index_library(
         seen = {f.path for f in found}
 
         todo: list[TrackFile] = []
-        unchanged = moved = 0
+        unchanged = moved = indexed_copies = 0
         # Tracks that vanished from where they were: candidates for a move, else pruned.
         gone = {
             p: v[0]
@@ -195,6 +195,10 @@ def index_library(
                     store.record_error(f.path, f.size, f.mtime_ns, exc.strerror or str(exc))
                     continue
                 same = [t for t in store.tracks_by_hash(h) if store.has_features(t.id, audio_model, mode)]
+                if k and any(t.id == k[0] for t in same):  # touched, not changed: same content
+                    store.touch_track(k[0], f.size, f.mtime_ns)
+                    unchanged += 1
+                    continue
                 moved_from = next((t for t in same if t.path in gone), None)
                 if moved_from is not None and not k:
                     store.move_track(moved_from.id, f.path, f.size, f.mtime_ns)
@@ -207,7 +211,7 @@ def index_library(
                     )
                     store.copy_features(same[0].id, new_id)
                     store.bump_generation(audio_model)
-                    moved += 1
+                    indexed_copies += 1
                     continue
                 todo.append(f)  # new, changed, or analysed before in a lesser mode
 
@@ -218,7 +222,7 @@ def index_library(
                 store.bump_generation(audio_model)
 
         progress.start(len(todo))
-        indexed, audio_seconds = 0, 0.0
+        indexed, audio_seconds = indexed_copies, 0.0
         if todo:
             text = None
             pending: list[tuple[TrackFile, TrackFeatures]] = []
