@@ -16,6 +16,8 @@ import numpy as np
 from musictext.bundle import Bundle
 from musictext.errors import DecodeError, ModelError, MusictextError
 
+DESCRIPTOR_WINDOWS = 8  # 3-second windows the descriptors are measured on, in every mode
+PATCH_SECONDS = 187 * 256 / 16000
 BATCH = 8  # larger batches are no faster and need ~300 MB per batch for the timbral convs
 # Descriptor names as stored, in order (musictext.store.audio_features columns).
 DESCRIPTORS = ("bpm", "onset_rate", "key", "major", "loudness", "brightness", "percussive")
@@ -75,13 +77,28 @@ class AudioTower:
 
 def analyse(path: str | Path, tower: AudioTower, budget: int | None) -> TrackFeatures:
     """Decode ``path`` (``budget`` windows, or all of it when None) and run the audio tower."""
-    from musictext.decode import is_silent, track_patches
+    from musictext.decode import is_silent, iter_patches, track_patches
     from musictext.descriptors import describe
 
-    audio = track_patches(path, budget)
-    if is_silent(audio):
-        raise DecodeError("silent: nothing to analyse", path)
-    probs, pooled = tower.run(audio.patches)
+    if budget is None:
+        # Whole track: patches stream through the tower and only running sums are kept, so memory
+        # does not grow with the track's length; descriptors come from the sampled windows.
+        audio = track_patches(path, DESCRIPTOR_WINDOWS)
+        sum_probs, sum_pooled, n, loudest = 0.0, 0.0, 0, 0.0
+        for chunk in iter_patches(path):
+            p, f = tower.run(chunk)
+            sum_probs, sum_pooled, n = sum_probs + p.sum(axis=0), sum_pooled + f.sum(axis=0), n + len(p)
+            loudest = max(loudest, float(chunk.max()))
+        if n == 0 or loudest <= 0.0:  # log10(1 + 0): nothing but digital silence
+            raise DecodeError("silent: nothing to analyse", path)
+        probs, pooled = (sum_probs / n)[None], (sum_pooled / n)[None]
+        analysed_s = n * PATCH_SECONDS
+    else:
+        audio = track_patches(path, budget)
+        if is_silent(audio):
+            raise DecodeError("silent: nothing to analyse", path)
+        probs, pooled = tower.run(audio.patches)
+        analysed_s = audio.analysed_s
     d = describe(audio.samples, window_starts=audio.window_starts or None)
     descriptors = {
         "bpm": d.bpm,
@@ -95,7 +112,7 @@ def analyse(path: str | Path, tower: AudioTower, budget: int | None) -> TrackFea
     return TrackFeatures(
         mode="full" if budget is None else f"sampled:{budget}",
         duration=float(audio.duration_s),
-        analysed_s=float(audio.analysed_s),
+        analysed_s=float(analysed_s),
         probs=probs.mean(axis=0),
         pooled=pooled.mean(axis=0),
         descriptors={

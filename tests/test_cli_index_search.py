@@ -173,3 +173,18 @@ def test_concurrent_index_exits_with_message(library):
     with library_lock():
         proc = mt("index", str(library), check=False)
     assert proc.returncode == 4 and "another musictext process" in proc.stderr
+
+
+def test_full_mode_streams_whole_tracks_and_upgrades_sampled_ones(tmp_path):
+    music = tmp_path / "full"
+    music.mkdir()
+    sf.write(music / "tune.flac", tone(12, (220.0, 330.0), clicks_per_s=2), SR)
+    sf.write(music / "silence.wav", np.zeros(SR * 6, np.float32), SR)
+    sampled = last_json(mt("index", str(music), "--json").stdout)
+    assert sampled["indexed"] == 1 and sampled["failed"] == 1
+    full = mt("index", str(music), "--full", "--json")
+    report = last_json(full.stdout)
+    assert report["indexed"] == 1  # analysed again, every 3 s this time
+    assert "silent" in full.stderr
+    again = last_json(mt("index", str(music), "--json").stdout)
+    assert again["unchanged"] == 1  # a whole-track analysis satisfies the sampled mode too
