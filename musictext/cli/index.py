@@ -33,7 +33,7 @@ class RichProgress:
             MofNCompleteColumn(),
             TextColumn("{task.fields[rate]}"),
             TimeRemainingColumn(),
-            console=err,
+            console=err.real(),
             transient=True,
         )
         self.bar.start()

@@ -27,7 +27,7 @@ class RichTrainProgress:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         self.bar = Progress(TextColumn("training"), BarColumn(), MofNCompleteColumn(),
-                            TextColumn("{task.fields[info]}"), TimeElapsedColumn(), console=err, transient=True)
+                            TextColumn("{task.fields[info]}"), TimeElapsedColumn(), console=err.real(), transient=True)
         self.bar.start()
         self.task = self.bar.add_task("train", total=epochs, completed=done, info="")
 
