@@ -2,7 +2,8 @@
 
 An index file carries the store generation it was built from; a missing, unreadable or stale
 index is rebuilt from SQLite, never trusted blindly. Small libraries skip HNSW altogether:
-an exact scan of a few thousand vectors is faster than loading a graph.
+a one-shot command scans memory-mapped vectors exactly faster than it can load a graph
+(measured at 100k tracks: exact `similar` 0.2 s, HNSW 0.43 s, mostly loading the index).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-EXACT_BELOW = 20000
+EXACT_BELOW = 250_000
 M = 16
 EF_CONSTRUCTION = 200
 

@@ -89,14 +89,16 @@ def analyse(path: str | Path, tower: AudioTower, budget: int | None) -> TrackFea
             p, f = tower.run(chunk)
             sum_probs, sum_pooled, n = sum_probs + p.sum(axis=0), sum_pooled + f.sum(axis=0), n + len(p)
             loudest = max(loudest, float(chunk.max()))
-        if n == 0 or loudest <= 0.0:  # log10(1 + 0): nothing but digital silence
+        if n == 0 or loudest <= 0.01:  # log-mel of a signal below about -85 dBFS: nothing to hear
             raise DecodeError("silent: nothing to analyse", path)
         probs, pooled = (sum_probs / n)[None], (sum_pooled / n)[None]
         analysed_s = n * PATCH_SECONDS
     else:
         audio = track_patches(path, budget)
         if is_silent(audio):
-            raise DecodeError("silent: nothing to analyse", path)
+            # Every sampled window fell on silence (a track with long pauses): look at all of it
+            # before calling the track silent.
+            return analyse(path, tower, None)
         probs, pooled = tower.run(audio.patches)
         analysed_s = audio.analysed_s
     d = describe(audio.samples, window_starts=audio.window_starts or None)
