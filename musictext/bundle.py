@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -77,20 +78,48 @@ class Bundle:
         return role in self.manifest.get("files", {}) or bool(self.base and role in ("audio", "text", "tokenizer"))
 
 
-_verified: dict[tuple[str, int, int], str] = {}
+_verified: dict[str, str] = {}
+
+
+def _stamp_file() -> Path:
+    from musictext.config import home
+
+    return home() / "cache" / "verified.json"
+
+
+def _load_stamps() -> None:
+    """Checksums verified by earlier runs, keyed by path, size, mtime and inode (as git's index
+    does): a 90 MB text tower is hashed once, not on every start."""
+    if _verified:
+        return
+    try:
+        _verified.update(json.loads(_stamp_file().read_text()))
+    except (OSError, ValueError):
+        pass
 
 
 def verify_file(path: Path, expected: str) -> None:
-    """Refuse a file whose sha256 differs from the manifest's (memoised per size+mtime)."""
+    """Refuse a file whose sha256 differs from the manifest's."""
     try:
         st = path.stat()
     except OSError as exc:
         raise ModelError(f"missing model file ({exc.strerror})", path) from exc
-    key = (str(path), st.st_size, st.st_mtime_ns)
-    actual = _verified.get(key) or sha256_file(path)
+    key = f"{path}|{st.st_size}|{st.st_mtime_ns}|{st.st_ino}"
+    _load_stamps()
+    actual = _verified.get(key)
+    if actual is None:
+        actual = sha256_file(path)
+        if actual == expected:
+            _verified[key] = actual
+            try:
+                _stamp_file().parent.mkdir(parents=True, exist_ok=True)
+                tmp = _stamp_file().with_suffix(".tmp")
+                tmp.write_text(json.dumps(_verified))
+                os.replace(tmp, _stamp_file())
+            except OSError:
+                pass  # a read-only data folder: verify again next time
     if actual != expected:
         raise ModelError(f"checksum mismatch (expected {expected[:12]}…, found {actual[:12]}…)", path)
-    _verified[key] = actual
 
 
 def builtin_dirs() -> list[Path]:
