@@ -62,9 +62,11 @@ def main() -> None:
     label_rows = [[name, per[a][name]["word_auc"], per[b][name]["word_auc"], per[a][name]["sentence_auc"],
                    per[b][name]["sentence_auc"]] for name in per[a]]
     text = "\n".join([
-        "## Candidate default fine-tuned on a training set made here (`benchmarks/candidate_default.py`)",
+        f"## Candidate default `{args.name}`, fine-tuned on a training set made here "
+        "(`benchmarks/candidate_default.py`)",
         "",
-        f"Training set: `python models/make_training_set.py` (own MIDI compositions, TimGM6mb and OPL3 soundfonts, "
+        f"Training set: {args.train_set} from `python models/make_training_set.py` (own MIDI compositions; renderer: "
+        f"{json.loads((args.train_set / 'summary.json').read_text()).get('renderer', 'fluidsynth soundfonts')}; "
         f"no FluidR3), {sum(1 for _ in open(args.train_set / 'pairs.jsonl'))} clips; `musictext train --pairs` took "
         f"{train_s:.0f} s. Evaluated with ../shared/eval/evaluate.py on the whole corpus. Machine: {machine()}.",
         "",
@@ -74,7 +76,7 @@ def main() -> None:
               label_rows),
     ])
     print(text)
-    write_section("candidate-default", text)
+    write_section(f"candidate-{args.name}", text)
 
 
 if __name__ == "__main__":
