@@ -56,3 +56,14 @@ class LibraryBusyError(MusictextError):
 
 class DependencyError(MusictextError):
     """An optional dependency (torch for training, onnxruntime-gpu for CUDA) is missing."""
+
+
+def read_user_text(path: str | Path, what: str) -> str:
+    """A UTF-8 text file the user named (a vocabulary, a pairs file), or a one-line error."""
+    source = Path(path).expanduser()
+    try:
+        return source.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise NotFoundError(f"cannot read {what} ({exc.strerror})", source) from exc
+    except UnicodeDecodeError:
+        raise MusictextError(f"{what} file is not UTF-8 text", source) from None

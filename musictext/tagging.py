@@ -13,12 +13,11 @@ import math
 import time
 from dataclasses import dataclass, field
 from importlib import resources
-from pathlib import Path
 
 import numpy as np
 
 from musictext.config import db_path
-from musictext.errors import MusictextError, NotFoundError, TagWriteError
+from musictext.errors import MusictextError, NotFoundError, TagWriteError, read_user_text
 from musictext.store import Store
 
 BUILTIN_VOCABS = ("genres", "moods", "instruments", "eras")
@@ -37,13 +36,7 @@ def load_vocab(spec: str, default_field: str = DEFAULT_FIELD) -> list[VocabTerm]
     if spec in BUILTIN_VOCABS:
         text = resources.files("musictext.vocab").joinpath(f"{spec}.txt").read_text(encoding="utf-8")
     else:
-        path = Path(spec).expanduser()
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise NotFoundError(f"cannot read vocabulary ({exc.strerror})", path) from exc
-        except UnicodeDecodeError:
-            raise MusictextError("vocabulary is not UTF-8 text", path) from None
+        text = read_user_text(spec, "vocabulary")
     terms: list[VocabTerm] = []
     current = default_field
     seen: set[tuple[str, str]] = set()

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from musictext.errors import MusictextError, NotFoundError
+from musictext.errors import MusictextError
 
 # Several phrasings of one tag set, so the head learns the tags rather than one sentence.
 TEMPLATES = (
@@ -104,13 +104,10 @@ def read_pairs(path: str | Path) -> list[Pair]:
     Each row has ``audio`` (a path; relative paths are relative to the pairs file) and ``text``
     (a caption) or ``tags`` (a list, or one string separated by ``;``, ``|`` or ``,``), or both.
     """
+    from musictext.errors import read_user_text
+
     source = Path(path).expanduser()
-    try:
-        content = source.read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise NotFoundError(f"cannot read pairs ({exc.strerror})", source) from exc
-    except UnicodeDecodeError:
-        raise MusictextError("pairs file is not UTF-8 text", source) from None
+    content = read_user_text(source, "pairs")
     base_dir = source.resolve().parent
     pairs: list[Pair] = []
     if content.lstrip().startswith("{"):
