@@ -1,7 +1,7 @@
 """Assemble models/musicnn-minilm/: manifest.json (checksums, front end, tags, dims) and MODEL_CARD.md.
 
 Run after convert_musicnn.py and convert_minilm.py have written their ONNX files and parity
-reports:
+reports (and train_probes.py its learned concepts, which are optional):
 
     python models/build_bundle.py
 
@@ -31,10 +31,18 @@ def main() -> None:
     tags = [{"name": n, "source": "msd"} for n in labels["msd"]] + [
         {"name": n, "source": "mtt"} for n in labels["mtt"]
     ]
+    roles = [("audio", "audio.onnx"), ("text", "text.onnx"), ("tokenizer", "tokenizer.json")]
+    report = json.loads((BUNDLE / "probes_report.json").read_text()) if (BUNDLE / "probes.npz").exists() else None
+    if report:
+        roles.append(("probes", "probes.npz"))
     files = {
         role: {"path": name, "sha256": sha256(BUNDLE / name), "bytes": (BUNDLE / name).stat().st_size}
-        for role, name in (("audio", "audio.onnx"), ("text", "text.onnx"), ("tokenizer", "tokenizer.json"))
+        for role, name in roles
     }
+    learned = [
+        {"name": c["name"], "phrases": c["phrases"], "validation_auc": c["validation_auc"]}
+        for c in (report or {}).get("concepts", []) if c["kept"]
+    ]
     manifest = {
         "name": BUNDLE.name,
         "version": VERSION,
@@ -64,6 +72,7 @@ def main() -> None:
             "text": ["embedding"],
         },
         "tags": tags,
+        "learned_concepts": learned,
         "prompt_template": "{} music",
         "dims": {"tags": len(tags), "audio_features": 400, "text": 384, "joint": 384},
         "published_roc_auc": {"mtt": 0.9067, "msd": 0.8802},
@@ -79,10 +88,35 @@ def main() -> None:
             text=json.dumps(parity_text, indent=2),
             audio_mb=files["audio"]["bytes"] / 1e6,
             text_mb=files["text"]["bytes"] / 1e6,
+            learned=_learned_section(report),
         )
     )
     (BUNDLE / "MODEL_CARD.md").write_text(card)
     print(f"wrote {BUNDLE / 'manifest.json'} and MODEL_CARD.md")
+
+
+def _learned_section(report: dict | None) -> str:
+    if not report:
+        return "This build has no learned concepts (models/train_probes.py was not run)."
+    kept = [c for c in report["concepts"] if c["kept"]]
+    dropped = [c for c in report["concepts"] if not c["kept"]]
+    train, val = report["training_set"], report["validation_set"]
+    rows = "\n".join(
+        f"| {c['name']} | {', '.join(c['phrases']) or '-'} | {c['train_clips']} | {c['validation_clips']} | "
+        f"{c['validation_auc']:.3f} |" for c in kept
+    )
+    return (
+        f"{len(kept)} probes (`probes.npz`, logistic regression on the tag log-odds and pooled features, "
+        f"L2 {report['lambda']:g}), trained by `models/train_probes.py` on {train['clips_indexed']} clips of "
+        f"`models/make_training_set.py --renderer {train.get('renderer', 'numpy')}` (our own compositions "
+        "synthesised note by note in numpy: no samples, no soundfont, MIT) and chosen on "
+        f"{val['clips_indexed']} clips rendered with other compositions by fluidsynth with the TimGM6mb and "
+        "OPL3 soundfonts (used only to choose, never trained on). Neither set uses FluidR3. A probe ships "
+        f"when its validation ROC-AUC is at least {report['rule']['keep_validation_auc']}; "
+        f"{len(dropped)} did not ({', '.join(c['name'] for c in dropped) or 'none'}).\n\n"
+        "| concept | also matches | training clips | validation clips | validation ROC-AUC |\n"
+        "|---|---|---|---|---|\n" + rows
+    )
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 """Concepts: what the default model can measure about a track, each with words that name it.
 
 A concept is a tag of one of the two musicnn taggers (tags named alike in both are one concept),
-or a measured audio descriptor (tempo, key mode, loudness, brightness, percussiveness) where the
-taggers are weak. Each concept reads one or more columns of a track's *concept matrix* with a sign;
+a measured audio descriptor (tempo, key mode, loudness, brightness, percussiveness) where the
+taggers are weak, or a learned concept (a probe for a word no tagger knows, see probes.py). Each concept reads one or more columns of a track's *concept matrix* with a sign;
 scores are standardised over the library, so "rock" is not everywhere just because its raw
 probability is high, and two concepts in one query add on one scale.
 """
@@ -61,8 +61,11 @@ class Concept:
     columns: tuple[tuple[int, float], ...]  # (column of the concept matrix, sign/weight)
 
 
-def build_concepts(tag_labels: list[str], tag_sources: list[str]) -> list[Concept]:
-    """Concepts for a bundle's tag list (``tag_sources[i]`` names the network of tag i)."""
+def build_concepts(
+    tag_labels: list[str], tag_sources: list[str], learned: tuple[tuple[str, tuple[str, ...]], ...] = ()
+) -> list[Concept]:
+    """Concepts for a bundle's tag list (``tag_sources[i]`` names the network of tag i) and its
+    learned concepts ``(name, phrases)``, whose columns follow the descriptor columns."""
     by_name: dict[str, dict] = {}
     for i, label in enumerate(tag_labels):
         key = label.lower()
@@ -79,11 +82,17 @@ def build_concepts(tag_labels: list[str], tag_sources: list[str]) -> list[Concep
                 entry["phrases"].append(p)
         # A descriptor joins a tag of the same name with the tag's own weight beside it.
         entry["columns"].extend((base + DESCRIPTOR_COLUMNS.index(c), w) for c, w in cols.items())
+    first = base + len(DESCRIPTOR_COLUMNS)
+    for j, (name, phrases) in enumerate(learned):
+        entry = by_name.setdefault(name, {"phrases": [], "columns": []})
+        entry["phrases"].extend(p for p in (name, *phrases) if p not in entry["phrases"])
+        entry["columns"].append((first + j, 1.0))
     return [Concept(n, tuple(e["phrases"]), tuple(e["columns"])) for n, e in by_name.items()]
 
 
-def concept_matrix(probs: np.ndarray, desc: dict[str, np.ndarray]) -> np.ndarray:
-    """Per-track raw concept columns: tag log-odds, then transformed descriptors (NaN -> column mean)."""
+def concept_matrix(probs: np.ndarray, desc: dict[str, np.ndarray], learned: np.ndarray | None = None) -> np.ndarray:
+    """Per-track raw concept columns: tag log-odds, transformed descriptors (NaN -> column mean),
+    then the learned concepts' log-odds (``learned`` [n, k]), if any."""
     p = np.clip(probs.astype(np.float64), 1e-6, 1 - 1e-6)
     logits = np.log(p / (1 - p))
     n = len(probs)
@@ -105,7 +114,8 @@ def concept_matrix(probs: np.ndarray, desc: dict[str, np.ndarray]) -> np.ndarray
         col("brightness", lambda x: np.log(np.clip(x, 20, 20000))),
         col("percussive", lambda x: x),
     ]
-    return np.concatenate([logits, np.stack(extra, axis=1)], axis=1).astype(np.float32)
+    parts = [logits, np.stack(extra, axis=1)] + ([learned.astype(np.float64)] if learned is not None else [])
+    return np.concatenate(parts, axis=1).astype(np.float32)
 
 
 def standardise(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

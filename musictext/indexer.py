@@ -24,7 +24,7 @@ from musictext.embed import AudioTower, TrackFeatures, worker_analyse, worker_in
 from musictext.errors import LibraryBusyError, MusictextError, NotFoundError, TagReadError
 from musictext.runtime import choose_device
 from musictext.scan import ScanProblem, TrackFile, scan
-from musictext.space import build_space, save_space
+from musictext.space import build_space, concepts_signature, save_space
 from musictext.store import Store
 
 DEFAULT_BUDGET = 8  # 3-second windows per track in sampled mode (chosen by measurement, see benchmarks/)
@@ -289,7 +289,7 @@ def refresh_derived(store: Store, bundle: Bundle) -> None:
     """Rebuild the cached space and the HNSW index from the store when they are stale."""
     generation = store.generation(bundle.model_id)
     space = build_space(store, bundle, bundle.base or bundle.model_id)
-    save_space(space, index_dir(), generation)
+    save_space(space, index_dir(), generation, concepts_signature(bundle))
     if len(space):
         ann.ensure(index_dir(), bundle.model_id, generation, space.ids, space.joint)
 

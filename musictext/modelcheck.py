@@ -58,3 +58,14 @@ def _smoke(bundle: Bundle) -> Iterator[tuple[str, bool]]:
             yield f"head graph answers: {y.shape}", bool(np.isfinite(y).all())
         except MusictextError as exc:
             yield f"head graph: {exc.message}", False
+    if "probes" in bundle.manifest.get("files", {}) and bundle.manifest.get("learned_concepts"):
+        try:
+            from musictext.probes import learned_concepts, probe_columns
+
+            learned = learned_concepts(bundle)
+            n = learned.weight.shape[1] - len(bundle.manifest["tags"])
+            cols = probe_columns(learned, np.full((2, len(bundle.manifest["tags"])), 0.5), np.zeros((2, n)))
+            ok = cols.shape == (2, len(learned)) and np.isfinite(cols).all()
+            yield f"learned concepts answer: {len(learned)} ({', '.join(learned.names[:6])}, ...)", bool(ok)
+        except MusictextError as exc:
+            yield f"learned concepts: {exc.message}", False

@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from musictext.bundle import Bundle
-from musictext.concepts import Concept, build_concepts, concept_matrix, standardise
+from musictext.concepts import DESCRIPTOR_COLUMNS, Concept, build_concepts, concept_matrix, standardise
+from musictext.probes import learned_concepts, probe_columns
 from musictext.store import Store
 
 
@@ -48,7 +49,15 @@ class Space:
 
 def bundle_concepts(bundle: Bundle) -> list[Concept]:
     tags = bundle.manifest["tags"]
-    return build_concepts([t["name"] for t in tags], [t["source"] for t in tags])
+    learned = learned_concepts(bundle)
+    pairs = tuple(zip(learned.names, learned.phrases)) if learned else ()
+    return build_concepts([t["name"] for t in tags], [t["source"] for t in tags], pairs)
+
+
+def concepts_signature(bundle: Bundle) -> str:
+    """What the concept matrix's columns depend on besides the store: the learned concepts file."""
+    learned = learned_concepts(bundle)
+    return learned.signature if learned else ""
 
 
 def _cache_paths(index_dir: Path, model: str) -> dict[str, Path]:
@@ -59,18 +68,22 @@ def _cache_paths(index_dir: Path, model: str) -> dict[str, Path]:
 
 
 def build_space(store: Store, bundle: Bundle, audio_model: str) -> Space:
-    ids, probs, _pooled, desc = store.features_matrix(audio_model)
+    ids, probs, pooled, desc = store.features_matrix(audio_model)
     vec_ids, vecs = store.vectors(bundle.model_id)
     if len(ids) and len(vec_ids):
         keep = np.isin(ids, vec_ids)
-        ids, probs = ids[keep], probs[keep]
+        ids, probs, pooled = ids[keep], probs[keep], pooled[keep]
         desc = {k: v[keep] for k, v in desc.items()}
         order = np.searchsorted(vec_ids, ids)
         vecs = vecs[order]
     else:
         ids = np.zeros(0, np.int64)
-    width = len(bundle.manifest["tags"]) + 6
-    raw = concept_matrix(probs, desc) if len(ids) else np.zeros((0, width), np.float32)
+    learned = learned_concepts(bundle)
+    width = len(bundle.manifest["tags"]) + len(DESCRIPTOR_COLUMNS) + (len(learned) if learned else 0)
+    if len(ids):
+        raw = concept_matrix(probs, desc, probe_columns(learned, probs, pooled) if learned else None)
+    else:
+        raw = np.zeros((0, width), np.float32)
     mu, sd = standardise(raw)
     joint = vecs if len(ids) else np.zeros((0, int(bundle.manifest["dims"]["joint"])), np.float32)
     return Space(bundle.model_id, ids, raw, mu, sd, joint.astype(np.float32))
@@ -80,9 +93,10 @@ def load_space(store: Store, bundle: Bundle, audio_model: str, index_dir: Path) 
     """The cached space if it matches the store's generation, else rebuilt and cached."""
     paths = _cache_paths(index_dir, bundle.model_id)
     generation = store.generation(bundle.model_id)
+    signature = concepts_signature(bundle)
     try:
         meta = json.loads(paths["meta"].read_text())
-        if meta["generation"] == generation:
+        if meta["generation"] == generation and meta.get("concepts", "") == signature:
             raw = np.load(paths["raw"], mmap_mode="r")
             return Space(
                 bundle.model_id,
@@ -95,11 +109,11 @@ def load_space(store: Store, bundle: Bundle, audio_model: str, index_dir: Path) 
     except (OSError, ValueError, KeyError):
         pass
     space = build_space(store, bundle, audio_model)
-    save_space(space, index_dir, generation)
+    save_space(space, index_dir, generation, signature)
     return space
 
 
-def save_space(space: Space, index_dir: Path, generation: int) -> None:
+def save_space(space: Space, index_dir: Path, generation: int, signature: str = "") -> None:
     paths = _cache_paths(index_dir, space.model)
     try:
         for key in ("ids", "raw", "joint"):
@@ -111,6 +125,7 @@ def save_space(space: Space, index_dir: Path, generation: int) -> None:
             "mu": space.mu.tolist(),
             "sd": space.sd.tolist(),
             "count": len(space),
+            "concepts": signature,
         }
         paths["meta"].write_text(json.dumps(meta))
     except OSError:

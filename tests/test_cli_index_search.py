@@ -71,6 +71,23 @@ def test_search_explain_where_and_unknown_words(library):
     assert bad.returncode == 1 and "unknown field" in bad.stderr and "Traceback" not in bad.stderr
 
 
+def test_learned_concept_words_are_understood(library, musictext_home):
+    """"organ" names no tag: the shipped learned concept answers it, --explain names it, and the
+    cached space is rebuilt when the learned concepts change."""
+    import json
+
+    mt("index", str(library))
+    res = mt("search", "a church organ", "--explain", "--json", "-n", "3")
+    assert "nothing in the model is close" not in res.stderr
+    assert any(w["concept"] in ("organ", "church organ") for w in json_lines(res.stdout)[0]["why"])
+    meta = next((musictext_home / "index").glob("*.space.json"))
+    stale = json.loads(meta.read_text()) | {"concepts": "an older probes file"}
+    meta.write_text(json.dumps(stale))
+    again = json_lines(mt("search", "a church organ", "--json", "-n", "3").stdout)
+    assert [h["path"] for h in again] == [h["path"] for h in json_lines(res.stdout)]
+    assert json.loads(meta.read_text())["concepts"] != "an older probes file"
+
+
 def test_similar_indexed_and_outside_file(library, tmp_path):
     mt("index", str(library))
     seed = library / "busy" / "clicks.wav"

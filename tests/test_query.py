@@ -75,3 +75,37 @@ def test_where_parsing():
         parse_where(["colour=blue"])
     with pytest.raises(MusictextError):
         parse_where(["year>=soon"])
+
+
+def test_learned_concepts_take_columns_after_the_descriptors():
+    concepts = build_concepts(["cello", "slow"], ["mtt", "mtt"], (("organ", ("pipe organ",)),))
+    organ = next(c for c in concepts if c.name == "organ")
+    assert organ.phrases == ("organ", "pipe organ") and organ.columns == ((2 + 6, 1.0),)
+    probs = np.array([[0.2, 0.9], [0.8, 0.1]], np.float32)
+    learned = np.array([[3.0], [-2.0]], np.float32)
+    m = concept_matrix(probs, {}, learned)
+    assert m.shape == (2, 2 + 6 + 1) and list(m[:, -1]) == [3.0, -2.0]
+    ci = concepts.index(organ)
+    assert concept_weights_to_columns(concepts, {ci: 1.0}, m.shape[1])[-1] == 1.0
+
+
+def test_shipped_learned_concepts_name_what_no_tagger_knows():
+    """Every shipped probe loads, answers finite log-odds for the stored feature width, and names
+    a word in which the planner (taggers and descriptors only) matches nothing."""
+    from musictext.bundle import get_bundle
+    from musictext.probes import learned_concepts, probe_columns
+    from musictext.query import ConceptMatcher, Term
+    from musictext.textspace import text_side
+
+    bundle = get_bundle("musicnn-minilm")
+    learned = learned_concepts(bundle)
+    assert learned is not None and len(learned) >= 5 and "church organ" in learned.names
+    rng = np.random.default_rng(0)
+    cols = probe_columns(learned, rng.random((3, 100), dtype=np.float32), rng.random((3, 400), dtype=np.float32))
+    assert cols.shape == (3, len(learned)) and np.isfinite(cols).all()
+    tags = bundle.manifest["tags"]
+    matcher = ConceptMatcher(build_concepts([t["name"] for t in tags], [t["source"] for t in tags]),
+                             text_side(bundle).encode)
+    for name, phrases in zip(learned.names, learned.phrases):
+        assert not matcher.plan(Term(name, 1.0)).matches, name
+    assert len({*learned.names}) == len(learned.names)
