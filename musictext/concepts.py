@@ -2,9 +2,10 @@
 
 A concept is a tag of one of the two musicnn taggers (tags named alike in both are one concept),
 a measured audio descriptor (tempo, key mode, loudness, brightness, percussiveness) where the
-taggers are weak, or a learned concept (a probe for a word no tagger knows, see probes.py). Each concept reads one or more columns of a track's *concept matrix* with a sign;
-scores are standardised over the library, so "rock" is not everywhere just because its raw
-probability is high, and two concepts in one query add on one scale.
+taggers are weak, or a learned concept (a probe for a word no tagger knows, see probes.py).
+Each concept reads one or more columns of a track's *concept matrix* with a sign. Scores are
+standardised over the library, so "rock" is not everywhere just because its raw probability is
+high, and two concepts in one query add on one scale.
 """
 
 from __future__ import annotations

@@ -106,6 +106,6 @@ def test_shipped_learned_concepts_name_what_no_tagger_knows():
     tags = bundle.manifest["tags"]
     matcher = ConceptMatcher(build_concepts([t["name"] for t in tags], [t["source"] for t in tags]),
                              text_side(bundle).encode)
-    for name, phrases in zip(learned.names, learned.phrases):
+    for name in learned.names:
         assert not matcher.plan(Term(name, 1.0)).matches, name
     assert len({*learned.names}) == len(learned.names)
