@@ -324,12 +324,14 @@ def bench_search(sizes: list[int]) -> str:
 def bench_inprocess(n: int) -> str:
     import resource
 
+    from musictext.bundle import get_bundle
     from musictext.concepts import build_concepts, concept_weights_to_columns
-    from musictext.space import Space
+    from musictext.space import Space, bundle_concepts
 
     rng = np.random.default_rng(0)
     base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    raw = rng.normal(size=(n, 106)).astype(np.float32)
+    width = max(col for c in bundle_concepts(get_bundle()) for col, _ in c.columns) + 1  # tags, descriptors, learned
+    raw = rng.normal(size=(n, width)).astype(np.float32)
     joint = rng.normal(size=(n, 384)).astype(np.float32)
     joint /= np.linalg.norm(joint, axis=1, keepdims=True)
     space = Space("bench", np.arange(n, dtype=np.int64), raw, raw.mean(0), raw.std(0), joint)

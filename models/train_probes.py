@@ -72,22 +72,6 @@ def load_set(folder: Path, home: Path, model_id: str):
     return x, [tags_of[os.path.realpath(paths[int(ids[i])].path)] for i in keep]
 
 
-def roc_auc(scores: np.ndarray, positive: np.ndarray) -> float:
-    order = np.argsort(scores, kind="mergesort")
-    ranks = np.empty(len(scores))
-    s = scores[order]
-    i = 0
-    while i < len(s):  # average ranks over ties
-        j = i
-        while j + 1 < len(s) and s[j + 1] == s[i]:
-            j += 1
-        ranks[order[i : j + 1]] = (i + j) / 2 + 1
-        i = j + 1
-    n_pos = positive.sum()
-    n_neg = len(positive) - n_pos
-    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
-
-
 def fit(x: np.ndarray, y: np.ndarray, lam: float) -> tuple[np.ndarray, np.ndarray]:
     """Class-balanced multi-label logistic regression, L2 on the weights (L-BFGS)."""
     from scipy.optimize import minimize
@@ -156,6 +140,7 @@ def main() -> None:
         prepare(args)
 
     from musictext.bundle import get_bundle
+    from musictext.evaluation import roc_auc
 
     model_id = get_bundle("musicnn-minilm").model_id
     x_train, train_tags = load_set(args.train, args.train_home, model_id)
@@ -173,7 +158,7 @@ def main() -> None:
             w = np.zeros((len(words), zt.shape[1]))
             w[:, cols] = w_part  # unused inputs get zero weight: one file format for both
             scores = zv @ w.T + b
-            aucs = [roc_auc(scores[:, j], y_val[:, j]) for j in range(len(words))]
+            aucs = [roc_auc(y_val[:, j], scores[:, j]) for j in range(len(words))]
             trials[(inputs, lam)] = (w, b, aucs)
             print(f"{inputs}, lambda {lam:g}: mean validation ROC-AUC {np.mean(aucs):.4f}", flush=True)
     inputs, lam = max(trials, key=lambda key: np.mean(trials[key][2]))

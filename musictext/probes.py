@@ -39,22 +39,25 @@ class LearnedConcepts:
         return len(self.names)
 
 
-def probe_inputs(probs: np.ndarray, pooled: np.ndarray) -> np.ndarray:
+CHUNK = 65536  # tracks per step: a million-track library never holds a second copy of its features
+
+
+def probe_inputs(probs: np.ndarray, pooled: np.ndarray, dtype=np.float64) -> np.ndarray:
     """[n, tags + d] probe inputs: tag log-odds, then pooled features."""
-    p = np.clip(np.asarray(probs, np.float64), LOGIT_CLIP, 1 - LOGIT_CLIP)
-    return np.concatenate([np.log(p / (1 - p)), np.asarray(pooled, np.float64)], axis=1)
+    p = np.clip(np.asarray(probs, dtype), LOGIT_CLIP, 1 - LOGIT_CLIP)
+    return np.concatenate([np.log(p / (1 - p)), np.asarray(pooled, dtype)], axis=1)
 
 
 def probe_columns(learned: LearnedConcepts, probs: np.ndarray, pooled: np.ndarray) -> np.ndarray:
     """[n, k] log-odds of every learned concept for every track."""
-    if not len(probs):
-        return np.zeros((0, len(learned)), np.float32)
-    x = probe_inputs(probs, pooled)
-    if x.shape[1] != learned.weight.shape[1]:
-        raise ModelError(
-            f"learned concepts expect {learned.weight.shape[1]} features per track, the store has {x.shape[1]}"
-        )
-    return (x @ learned.weight.T.astype(np.float64) + learned.bias).astype(np.float32)
+    width = np.shape(probs)[1] + np.shape(pooled)[1] if len(probs) else learned.weight.shape[1]
+    if width != learned.weight.shape[1]:
+        raise ModelError(f"learned concepts expect {learned.weight.shape[1]} features per track, the store has {width}")
+    out = np.empty((len(probs), len(learned)), np.float32)
+    for i in range(0, len(probs), CHUNK):
+        x = probe_inputs(probs[i : i + CHUNK], pooled[i : i + CHUNK], np.float32)
+        out[i : i + CHUNK] = x @ learned.weight.T + learned.bias
+    return out
 
 
 def _owner(bundle: Bundle) -> Bundle:
