@@ -7,7 +7,7 @@ _musictext() {
     [[ $w == -* ]] && continue
     next="${cmd:+$cmd }$w"
     case "$next" in
-      "index"|"search"|"similar"|"tag"|"playlist"|"status"|"train"|"eval"|"models"|"models list"|"models verify") cmd="$next";;
+      "index"|"search"|"similar"|"tag"|"playlist"|"status"|"train"|"eval"|"models"|"models list"|"models concepts"|"models verify") cmd="$next";;
     esac
   done
   case "$cmd" in
@@ -20,8 +20,9 @@ _musictext() {
     "status") words="--errors --help --json";;
     "train") words="--base --batch-size --device --epochs --from-library --help --hidden --json --loss --lr --margin --name --pairs --patience --quiet --resume --seed --text-dropout --train-text-adapter --val-fraction --weight-decay -q";;
     "eval") words="--help --json --model --pairs --per-tag --tags";;
-    "models") words="list verify --help";;
+    "models") words="concepts list verify --help";;
     "models list") words="--help --json";;
+    "models concepts") words="--help --json --learned";;
     "models verify") words="--help";;
   esac
   if [[ "$cur" == -* || -n "${words// /}" ]]; then

@@ -126,11 +126,16 @@ complete -c musictext -n '__fish_seen_subcommand_from eval' -l pairs
 complete -c musictext -n '__fish_seen_subcommand_from eval' -l per-tag
 complete -c musictext -n '__fish_seen_subcommand_from eval' -l tags
 complete -c musictext -n '__fish_seen_subcommand_from eval' -F
+complete -c musictext -n '__fish_seen_subcommand_from models' -a concepts -d 'List the concepts a query can name: tagger tags, measured...'
 complete -c musictext -n '__fish_seen_subcommand_from models' -a list -d 'List installed model bundles (shipped and trained).'
 complete -c musictext -n '__fish_seen_subcommand_from models' -a verify -d 'Check every files sha256 and that each ONNX graph loads...'
 complete -c musictext -n '__fish_seen_subcommand_from models' -l help
 complete -c musictext -n '__fish_seen_subcommand_from models && __fish_seen_subcommand_from list' -l help
 complete -c musictext -n '__fish_seen_subcommand_from models && __fish_seen_subcommand_from list' -l json
 complete -c musictext -n '__fish_seen_subcommand_from models && __fish_seen_subcommand_from list' -F
+complete -c musictext -n '__fish_seen_subcommand_from models && __fish_seen_subcommand_from concepts' -l help
+complete -c musictext -n '__fish_seen_subcommand_from models && __fish_seen_subcommand_from concepts' -l json
+complete -c musictext -n '__fish_seen_subcommand_from models && __fish_seen_subcommand_from concepts' -l learned
+complete -c musictext -n '__fish_seen_subcommand_from models && __fish_seen_subcommand_from concepts' -F
 complete -c musictext -n '__fish_seen_subcommand_from models && __fish_seen_subcommand_from verify' -l help
 complete -c musictext -n '__fish_seen_subcommand_from models && __fish_seen_subcommand_from verify' -F

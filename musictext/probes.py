@@ -60,7 +60,7 @@ def probe_columns(learned: LearnedConcepts, probs: np.ndarray, pooled: np.ndarra
     return out
 
 
-def _owner(bundle: Bundle) -> Bundle:
+def probes_owner(bundle: Bundle) -> Bundle:
     """The bundle whose probes apply: its own, or (for a trained head) its base's."""
     if ROLE in bundle.manifest.get("files", {}) or not bundle.base:
         return bundle
@@ -68,7 +68,7 @@ def _owner(bundle: Bundle) -> Bundle:
 
 
 def learned_concepts(bundle: Bundle) -> LearnedConcepts | None:
-    owner = _owner(bundle)
+    owner = probes_owner(bundle)
     entry = owner.manifest.get("files", {}).get(ROLE)
     listed = owner.manifest.get("learned_concepts") or []
     if entry is None or not listed:

@@ -16,7 +16,7 @@ import numpy as np
 
 from musictext.bundle import Bundle
 from musictext.concepts import DESCRIPTOR_COLUMNS, Concept, build_concepts, concept_matrix, standardise
-from musictext.probes import learned_concepts, probe_columns
+from musictext.probes import learned_concepts, probe_columns, probes_owner
 from musictext.store import Store
 
 
@@ -52,6 +52,27 @@ def bundle_concepts(bundle: Bundle) -> list[Concept]:
     learned = learned_concepts(bundle)
     pairs = tuple(zip(learned.names, learned.phrases)) if learned else ()
     return build_concepts([t["name"] for t in tags], [t["source"] for t in tags], pairs)
+
+
+def describe_concepts(bundle: Bundle) -> list[dict]:
+    """Every concept a query can name: name, phrasings, where its columns come from (the tagger
+    networks, "descriptor", "learned") and, for a learned concept, its validation ROC-AUC."""
+    tags = bundle.manifest["tags"]
+    first_learned = len(tags) + len(DESCRIPTOR_COLUMNS)
+    listed = probes_owner(bundle).manifest.get("learned_concepts") or []
+    auc = {c["name"]: c.get("validation_auc") for c in listed}
+    out = []
+    for c in bundle_concepts(bundle):
+        sources = []
+        for col, _ in c.columns:
+            src = tags[col]["source"] if col < len(tags) else "descriptor" if col < first_learned else "learned"
+            if src not in sources:
+                sources.append(src)
+        entry = {"name": c.name, "sources": sources, "phrases": [p for p in c.phrases if p != c.name]}
+        if "learned" in sources:
+            entry["validation_auc"] = auc.get(c.name)
+        out.append(entry)
+    return out
 
 
 def concepts_signature(bundle: Bundle) -> str:

@@ -46,6 +46,22 @@ def test_models_verify_cli_passes():
     assert proc.stdout.count("ok ") >= 5
 
 
+def test_models_concepts_lists_tags_descriptors_and_learned_concepts():
+    def concepts(*extra):
+        proc = subprocess.run([sys.executable, "-m", "musictext", "models", "concepts", "--json", *extra],
+                              capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
+        return {c["name"]: c for c in map(json.loads, proc.stdout.splitlines())}
+
+    every = concepts()
+    assert every["rock"]["sources"] == ["msd", "mtt"] and every["minor key"]["sources"] == ["descriptor"]
+    assert every["fast"]["sources"] == ["mtt", "descriptor"] and "quick" in every["fast"]["phrases"]
+    organ = every["church organ"]
+    assert organ["sources"] == ["learned"] and "pipe organ" in organ["phrases"] and organ["validation_auc"] >= 0.85
+    learned = concepts("--learned")
+    assert "church organ" in learned and "rock" not in learned and set(learned) < set(every)
+
+
 def test_device_choice_with_faked_providers(monkeypatch):
     cpu_only = ["CPUExecutionProvider"]
     with_cuda = ["CUDAExecutionProvider", "CPUExecutionProvider"]
