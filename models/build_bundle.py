@@ -10,18 +10,15 @@ It needs no TensorFlow or torch: it reads the files the converters wrote and rec
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
+
+from musictext.bundle import sha256_file
 
 HERE = Path(__file__).resolve().parent
 BUNDLE = HERE / "musicnn-minilm"
 VERSION = "1.0"
 PIPELINE_VERSION = 1  # bump when the front end, pooling or precision changes: stored vectors re-embed
-
-
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def main() -> None:
@@ -36,7 +33,7 @@ def main() -> None:
     if report:
         roles.append(("probes", "probes.npz"))
     files = {
-        role: {"path": name, "sha256": sha256(BUNDLE / name), "bytes": (BUNDLE / name).stat().st_size}
+        role: {"path": name, "sha256": sha256_file(BUNDLE / name), "bytes": (BUNDLE / name).stat().st_size}
         for role, name in roles
     }
     learned = [

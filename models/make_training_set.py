@@ -85,6 +85,8 @@ import numpy as np
 import soundfile as sf
 from scipy.signal import fftconvolve, lfilter
 
+from musictext.bundle import sha256_file
+
 SR = 22050
 PPQ = 480
 MIN_DUR, MAX_DUR = 15.0, 25.0
@@ -2169,14 +2171,6 @@ def check_soundfont(name: str) -> str:
         pkg = SOUNDFONTS[name]["package"]
         sys.exit(f"missing {path}: apt-get install {pkg}")
     return real
-
-
-def sha256_file(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def main(argv: list[str] | None = None) -> int:
