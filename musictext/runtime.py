@@ -73,7 +73,7 @@ def choose_device(device: str = "auto", available: list[str] | None = None) -> D
             ),
         )
     else:
-        usable, why = False, "onnxruntime has no CUDA provider (install the 'gpu' extra)"
+        usable, why = False, "onnxruntime has no CUDA provider; the 'gpu' extra adds it"
     if device == "cuda":
         if not usable:
             raise DependencyError(f"--device cuda: {why}")
