@@ -23,8 +23,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _results import machine, median_time, table, write_section  # noqa: E402
 
-from musictext.bundle import get_bundle  # noqa: E402
-from musictext.runtime import make_session  # noqa: E402
+from musictext.model.bundle import get_bundle  # noqa: E402
+from musictext.model.runtime import make_session, worker_count  # noqa: E402
 
 PATCH_SECONDS = 187 * 256 / 16000
 
@@ -102,7 +102,7 @@ def bench_tf(tf_python: str) -> dict | None:
 
 
 def bench_text(bundle) -> dict:
-    from musictext.text_model import TextEncoder
+    from musictext.model.text import TextEncoder
 
     loads = []
     for _ in range(5):
@@ -112,9 +112,7 @@ def bench_text(bundle) -> dict:
         loads.append(time.perf_counter() - t0)
     queries = [
         f"a {a} {b} piece number {i}"
-        for i, (a, b) in enumerate(
-            zip(["slow", "fast", "calm", "loud"] * 25, ["piano", "cello", "jazz", "rock"] * 25)
-        )
+        for i, (a, b) in enumerate(zip(["slow", "fast", "calm", "loud"] * 25, ["piano", "cello", "jazz", "rock"] * 25))
     ]
 
     def one_by_one():
@@ -141,7 +139,7 @@ def main() -> None:
     tf = bench_tf(args.tf_python) if args.tf_python else None
     flops = audio_flops(bundle.file("audio"))
     ghz, per_cycle, isa = cpu_clock()
-    cores = min(2, os.cpu_count() or 1)
+    cores = worker_count()
     text = bench_text(bundle)
 
     rows = []

@@ -34,13 +34,30 @@ def run_budget(corpus: Path, budget: int) -> dict:
     exe = shutil.which("musictext") or str(Path(sys.executable).parent / "musictext")
     args = ["--full"] if budget == 0 else ["--windows", str(budget)]
     t0 = time.perf_counter()
-    out = subprocess.run([exe, "index", str(corpus), *args, "--json", "-q"], env=env, capture_output=True,
-                         text=True, check=True).stdout
+    out = subprocess.run(
+        [exe, "index", str(corpus), *args, "--json", "-q"], env=env, capture_output=True, text=True, check=True
+    ).stdout
     wall = time.perf_counter() - t0
     report = json.loads(out.strip().splitlines()[-1])
     summary = home / "summary.json"
-    subprocess.run([sys.executable, str(EVALUATE), str(corpus), "--home", str(home), "--reuse",
-                    "--musictext", exe, "--out", str(summary)], env=env, check=True, capture_output=True, text=True)
+    subprocess.run(
+        [
+            sys.executable,
+            str(EVALUATE),
+            str(corpus),
+            "--home",
+            str(home),
+            "--reuse",
+            "--musictext",
+            exe,
+            "--out",
+            str(summary),
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     result = json.loads(summary.read_text())
     result["index_wall_s"] = wall
     result["index_report"] = report
@@ -66,8 +83,14 @@ def part_macros(per_label: list[dict], parts: dict[str, str]) -> list[list]:
     rows = []
     for part in sorted({parts.get(p["label"], "?") for p in per_label}):
         mine = [p for p in per_label if parts.get(p["label"], "?") == part]
-        rows.append([part, len(mine), sum(p["word_auc"] for p in mine) / len(mine),
-                     sum(p["sentence_auc"] for p in mine) / len(mine)])
+        rows.append(
+            [
+                part,
+                len(mine),
+                sum(p["word_auc"] for p in mine) / len(mine),
+                sum(p["sentence_auc"] for p in mine) / len(mine),
+            ]
+        )
     return rows
 
 
@@ -83,31 +106,66 @@ def main() -> None:
     rows = []
     for b, r in results.items():
         audio = r["index_report"]["audio_seconds"]
-        rows.append(["whole" if b == 0 else b, r["macro_word_auc"], r["macro_sentence_auc"],
-                     r.get("macro_combo_auc_within"), r.get("macro_tag_auc"), r["macro_word_p5"],
-                     r["index_wall_s"], audio / r["index_wall_s"], r["index_report"]["failed"]])
+        rows.append(
+            [
+                "whole" if b == 0 else b,
+                r["macro_word_auc"],
+                r["macro_sentence_auc"],
+                r.get("macro_combo_auc_within"),
+                r.get("macro_tag_auc"),
+                r["macro_word_p5"],
+                r["index_wall_s"],
+                audio / r["index_wall_s"],
+                r["index_report"]["failed"],
+            ]
+        )
     default = results.get(8) or next(iter(results.values()))
     parts = label_parts(args.corpus)
-    labels = [[p["label"], parts.get(p["label"], "?"), p["n"], p["word_auc"], p["sentence_auc"], p.get("tag_auc"),
-               p["word_ap"], p["word_p5"]] for p in default["per_label"]]
-    text = "\n".join([
-        "## Quality on the evaluation corpus (`python benchmarks/quality.py /tmp/mt-eval`)",
-        "",
-        f"Set A, seed 1001 ({default['files']} labelled files; the formats/ and bad/ files are indexed too). "
-        f"Machine: {machine()}.",
-        "",
-        table(["windows", "word ROC-AUC", "sentence ROC-AUC", "combo AUC within instrument", "tag ROC-AUC",
-               "word P@5", "index wall s", "x real time", "failed files"], rows),
-        "",
-        "Macro ROC-AUC by the part of the corpus a label's files come from, default budget (every label is "
-        "still ranked against all 108 files):",
-        "",
-        table(["part", "labels", "word ROC-AUC", "sentence ROC-AUC"], part_macros(default["per_label"], parts)),
-        "",
-        "Per label at the default budget (8 windows):",
-        "",
-        table(["label", "part", "n", "word AUC", "sentence AUC", "tag AUC", "word AP", "word P@5"], labels),
-    ])
+    labels = [
+        [
+            p["label"],
+            parts.get(p["label"], "?"),
+            p["n"],
+            p["word_auc"],
+            p["sentence_auc"],
+            p.get("tag_auc"),
+            p["word_ap"],
+            p["word_p5"],
+        ]
+        for p in default["per_label"]
+    ]
+    text = "\n".join(
+        [
+            "## Quality on the evaluation corpus (`python benchmarks/quality.py /tmp/mt-eval`)",
+            "",
+            f"Set A, seed 1001 ({default['files']} labelled files; the formats/ and bad/ files are indexed too). "
+            f"Machine: {machine()}.",
+            "",
+            table(
+                [
+                    "windows",
+                    "word ROC-AUC",
+                    "sentence ROC-AUC",
+                    "combo AUC within instrument",
+                    "tag ROC-AUC",
+                    "word P@5",
+                    "index wall s",
+                    "x real time",
+                    "failed files",
+                ],
+                rows,
+            ),
+            "",
+            "Macro ROC-AUC by the part of the corpus a label's files come from, default budget (every label is "
+            "still ranked against all 108 files):",
+            "",
+            table(["part", "labels", "word ROC-AUC", "sentence ROC-AUC"], part_macros(default["per_label"], parts)),
+            "",
+            "Per label at the default budget (8 windows):",
+            "",
+            table(["label", "part", "n", "word AUC", "sentence AUC", "tag AUC", "word AP", "word P@5"], labels),
+        ]
+    )
     print(text)
     write_section("quality", text)
 

@@ -22,9 +22,12 @@ import time
 from pathlib import Path
 
 INSTRUMENT_WORDS = {
-    "church_organ": "church organ", "nylon_guitar": "classical guitar",
+    "church_organ": "church organ",
+    "nylon_guitar": "classical guitar",
     "distortion_guitar": "distorted electric guitar",
-    "tenor_sax": "tenor saxophone", "square_lead": "synth lead", "drums": "drum kit",
+    "tenor_sax": "tenor saxophone",
+    "square_lead": "synth lead",
+    "drums": "drum kit",
 }
 
 
@@ -50,8 +53,9 @@ def build_pairs(corpus: Path, out: Path, seed: int, test_share: float) -> dict:
             e = json.loads(line)
             group = e.get("instrument") or e.get("source")
             text = synth_caption(e) if part == "synth" else real_caption(e)
-            rows.append({"audio": str(corpus / e["path"]), "text": text, "tags": e["labels"], "group": group,
-                         "id": e["id"]})
+            rows.append(
+                {"audio": str(corpus / e["path"]), "text": text, "tags": e["labels"], "group": group, "id": e["id"]}
+            )
     rng = random.Random(seed)
     by_group: dict[str, list[dict]] = {}
     for r in rows:
@@ -95,21 +99,53 @@ def main() -> None:
     counts = build_pairs(args.corpus, args.out, args.seed, args.test_share)
     print(json.dumps(counts), file=sys.stderr)
     t0 = time.perf_counter()
-    trained = json.loads(mt("train", "--name", args.name, "--pairs", str(args.out / "train.jsonl"), "--seed",
-                            str(args.seed), "--json", "--quiet", *args.train_args.split()).stdout.splitlines()[-1])
+    trained = json.loads(
+        mt(
+            "train",
+            "--name",
+            args.name,
+            "--pairs",
+            str(args.out / "train.jsonl"),
+            "--seed",
+            str(args.seed),
+            "--json",
+            "--quiet",
+            *args.train_args.split(),
+        ).stdout.splitlines()[-1]
+    )
     train_s = time.perf_counter() - t0
-    evals = [json.loads(line) for line in mt("eval", "--pairs", str(args.out / "test.jsonl"), "--tags", "--json",
-                                             "--model", "musicnn-minilm", "--model", args.name).stdout.splitlines()]
+    evals = [
+        json.loads(line)
+        for line in mt(
+            "eval",
+            "--pairs",
+            str(args.out / "test.jsonl"),
+            "--tags",
+            "--json",
+            "--model",
+            "musicnn-minilm",
+            "--model",
+            args.name,
+        ).stdout.splitlines()
+    ]
     zs, ft = evals
     focus = [t.strip() for t in args.focus.split(",")]
     result = {
-        **counts, "train_seconds": round(train_s, 1), "best_epoch": trained["best_epoch"],
+        **counts,
+        "train_seconds": round(train_s, 1),
+        "best_epoch": trained["best_epoch"],
         "epochs_run": trained["epochs_run"],
-        "metrics": {k: {"zero_shot": zs[k], "fine_tuned": ft[k]}
-                    for k in ("r@1", "r@5", "r@10", "median_rank", "map@10", "a2t_r@10", "macro_roc_auc",
-                              "macro_pr_auc")},
-        "per_tag_roc_auc": {t: {"zero_shot": zs["per_tag"].get(t, {}).get("roc_auc"),
-                                "fine_tuned": ft["per_tag"].get(t, {}).get("roc_auc")} for t in focus},
+        "metrics": {
+            k: {"zero_shot": zs[k], "fine_tuned": ft[k]}
+            for k in ("r@1", "r@5", "r@10", "median_rank", "map@10", "a2t_r@10", "macro_roc_auc", "macro_pr_auc")
+        },
+        "per_tag_roc_auc": {
+            t: {
+                "zero_shot": zs["per_tag"].get(t, {}).get("roc_auc"),
+                "fine_tuned": ft["per_tag"].get(t, {}).get("roc_auc"),
+            }
+            for t in focus
+        },
     }
     print(json.dumps(result, indent=2))
     sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -117,18 +153,24 @@ def main() -> None:
 
     rows = [[k, v["zero_shot"], v["fine_tuned"]] for k, v in result["metrics"].items()]
     rows += [[f"ROC-AUC: {t}", v["zero_shot"], v["fine_tuned"]] for t, v in result["per_tag_roc_auc"].items()]
-    write_section("train-corpus", "\n".join([
-        "## Fine-tuning on held-out clips (`benchmarks/train_corpus.py`)",
-        "",
-        f"Commands: `MUSICTEXT_HOME=/tmp/mt-train-home musictext index /tmp/mt-eval/synth /tmp/mt-eval/real`, then "
-        f"`MUSICTEXT_HOME=/tmp/mt-train-home python benchmarks/train_corpus.py --seed {args.seed}`. "
-        f"{counts['train_clips']} clips train, {counts['test_clips']} held out (split by clip, seeded); "
-        f"training took {result['train_seconds']} s wall on 2 CPU cores (best epoch {result['best_epoch']} of "
-        f"{result['epochs_run']}). The model trained here is an experiment only and never ships: the corpus is "
-        f"rendered with FluidR3_GM. Machine: {machine()}.",
-        "",
-        table(["metric (held-out clips)", "zero-shot default", "fine-tuned"], rows),
-    ]))
+    write_section(
+        "train-corpus",
+        "\n".join(
+            [
+                "## Fine-tuning on held-out clips (`benchmarks/train_corpus.py`)",
+                "",
+                "Commands: `MUSICTEXT_HOME=/tmp/mt-train-home musictext index /tmp/mt-eval/synth /tmp/mt-eval/real`, "
+                "then "
+                f"`MUSICTEXT_HOME=/tmp/mt-train-home python benchmarks/train_corpus.py --seed {args.seed}`. "
+                f"{counts['train_clips']} clips train, {counts['test_clips']} held out (split by clip, seeded); "
+                f"training took {result['train_seconds']} s wall on 2 CPU cores (best epoch {result['best_epoch']} of "
+                f"{result['epochs_run']}). The model trained here is an experiment only and never ships: the corpus is "
+                f"rendered with FluidR3_GM. Machine: {machine()}.",
+                "",
+                table(["metric (held-out clips)", "zero-shot default", "fine-tuned"], rows),
+            ]
+        ),
+    )
 
 
 if __name__ == "__main__":

@@ -13,32 +13,40 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from musictext.bundle import sha256_file
+from musictext.model.bundle import sha256_file
+from musictext.model.textspace import TAG_PROMPT
 
 HERE = Path(__file__).resolve().parent
 BUNDLE = HERE / "musicnn-minilm"
 VERSION = "1.0"
-PIPELINE_VERSION = 1  # bump when the front end, pooling or precision changes: stored vectors re-embed
+# 2: the timbral convolutions run in int8 (models/quantize_audio.py makes audio.int8.onnx first), and
+#    bpm comes from a log-magnitude flux on linear bins (legato note changes; audio/descriptors.py).
+PIPELINE_VERSION = 2  # bump when the front end, pooling, precision or a descriptor changes: stored vectors re-embed
 
 
 def main() -> None:
     labels = json.loads((BUNDLE / "audio_labels.json").read_text())
     parity_audio = json.loads((BUNDLE / "parity_audio.json").read_text())
     parity_text = json.loads((BUNDLE / "parity_text.json").read_text())
-    tags = [{"name": n, "source": "msd"} for n in labels["msd"]] + [
-        {"name": n, "source": "mtt"} for n in labels["mtt"]
-    ]
+    tags = [{"name": n, "source": "msd"} for n in labels["msd"]] + [{"name": n, "source": "mtt"} for n in labels["mtt"]]
     roles = [("audio", "audio.onnx"), ("text", "text.onnx"), ("tokenizer", "tokenizer.json")]
+    if PIPELINE_VERSION >= 2:  # the graph indexing runs (Bundle.audio_role); audio.onnx stays the parity-proven float
+        roles.append(("audio_int8", "audio.int8.onnx"))
     report = json.loads((BUNDLE / "probes_report.json").read_text()) if (BUNDLE / "probes.npz").exists() else None
     if report:
         roles.append(("probes", "probes.npz"))
+    if (BUNDLE / "lexicon.toml").exists():
+        roles.append(("lexicon", "lexicon.toml"))  # descriptive words -> concepts (musictext/lexicon.py)
     files = {
         role: {"path": name, "sha256": sha256_file(BUNDLE / name), "bytes": (BUNDLE / name).stat().st_size}
         for role, name in roles
     }
     learned = [
         {"name": c["name"], "phrases": c["phrases"], "validation_auc": c["validation_auc"]}
-        for c in (report or {}).get("concepts", []) if c["kept"]
+        | ({"calibration": c["calibration"]} if c.get("calibration") else {})  # models/calibrate_probes.py
+        | ({k: c[k] for k in ("source", "trained_on", "validated_on")} if c.get("source") else {})
+        for c in (report or {}).get("concepts", [])
+        if c["kept"]
     ]
     manifest = {
         "name": BUNDLE.name,
@@ -70,8 +78,8 @@ def main() -> None:
         },
         "tags": tags,
         "learned_concepts": learned,
-        "prompt_template": "{} music",
-        "dims": {"tags": len(tags), "audio_features": 400, "text": 384, "joint": 384},
+        "prompt_template": TAG_PROMPT,
+        "dims": {"tags": len(tags), "audio_features": 400, "text": parity_text["dim"], "joint": parity_text["dim"]},
         "published_roc_auc": {"mtt": 0.9067, "msd": 0.8802},
         "parity": {"audio": parity_audio, "text": parity_text},
     }
@@ -95,12 +103,14 @@ def main() -> None:
 def _learned_section(report: dict | None) -> str:
     if not report:
         return "This build has no learned concepts (models/train_probes.py was not run)."
-    kept = [c for c in report["concepts"] if c["kept"]]
-    dropped = [c for c in report["concepts"] if not c["kept"]]
+    synthetic = [c for c in report["concepts"] if c.get("source") != "real recordings"]
+    kept = [c for c in synthetic if c["kept"]]
+    dropped = [c for c in synthetic if not c["kept"]]
     train, val = report["training_set"], report["validation_set"]
     rows = "\n".join(
         f"| {c['name']} | {', '.join(c['phrases']) or '-'} | {c['train_clips']} | {c['validation_clips']} | "
-        f"{c['validation_auc']:.3f} |" for c in kept
+        f"{c['validation_auc']:.3f} |"
+        for c in kept
     )
     return (
         f"{len(kept)} probes (`probes.npz`, logistic regression on the tag log-odds and pooled features, "
@@ -112,7 +122,50 @@ def _learned_section(report: dict | None) -> str:
         f"when its validation ROC-AUC is at least {report['rule']['keep_validation_auc']}; "
         f"{len(dropped)} did not ({', '.join(c['name'] for c in dropped) or 'none'}).\n\n"
         "| concept | also matches | training clips | validation clips | validation ROC-AUC |\n"
-        "|---|---|---|---|---|\n" + rows
+        "|---|---|---|---|---|\n" + rows + _real_section(report)
+    )
+
+
+def _real_section(report: dict) -> str:
+    """The probes `models/real_probes.py` learned from real recordings, their sources and licences."""
+    real = report.get("real_recordings")
+    if not real:
+        return ""
+    rule = real["rule"]
+    rows = "\n".join(
+        f"| {r['name']} | {', '.join(r['phrases'])} | "
+        + ", ".join(f"{p} {n}" for p, n in r["positives"].items())
+        + f" | {', '.join(r['validated_on']) or '-'} | "
+        + (f"{r['validation_auc']:.3f}" if r["validation_auc"] is not None else "-")
+        + f" | {'shipped' if r['kept'] else 'not shipped'} |"
+        for r in real["labels"]
+    )
+    lic = "\n".join(f"- {p}: {', '.join(ls) or 'see its debian/copyright'}" for p, ls in real["licences"].items())
+    return (
+        "\n\n### Probes learned from real recordings\n\n"
+        "`models/real_probes.py` trained these on recordings Debian packages ship, labelled only by "
+        "where each file lies in its package and the words of its file name (supertux's world folders, "
+        "lmms-common's sample folders, file names such as `battle_theme.ogg` or `Snare_1.flac`). Files read: "
+        + ", ".join(f"{p} {n}" for p, n in real["files"].items())
+        + f". Validation: {real['method']}. A probe ships when it has at least "
+        f"{rule['min_positives']} positives in at least {rule['min_packages']} packages that also hold "
+        f"negatives, an out-of-package ROC-AUC of at least {rule['keep_validation_auc']}, and a name no "
+        "concept already has (rule fixed before any validation number was seen). Each shipped probe was "
+        "then refitted on every package and Platt-calibrated on its out-of-package scores. Every probe "
+        "here learned from all the packages listed (negatives come from every package). The drum probes "
+        "learned from isolated hits (one-shot samples at least musictext's minimum length), not from mixes: "
+        "on a full track they rank how much it sounds like that drum, and a tag needs their calibrated "
+        "probability, which one-shot hits set.\n\n"
+        "| concept | also matches | positives (package files) | validated on | out-of-package ROC-AUC | |\n"
+        "|---|---|---|---|---|---|\n" + rows + "\n\n"
+        "Licences the packages' debian/copyright files name (the recordings are under some of these):\n\n"
+        + lic
+        + "\n\nDecision recorded: most of these recordings are copyleft (GPL-2+, GPL-3+, CC-BY-SA). The "
+        "probes are a few hundred numbers each (one weight per pooled feature and a bias) fitted to the audio "
+        "tower's features of those recordings; no "
+        "recording, excerpt or feature of one is shipped. We ship them as the bundle's other data, and "
+        "name the sources here so anyone who judges a fitted model to be a derivative can see what it "
+        "came from."
     )
 
 

@@ -24,7 +24,7 @@ What it writes (only after the parity check passes):
   (single-segment input, as sentence-transformers uses it).
 * ``models/musicnn-minilm/tokenizer.json`` the package's fast-tokenizer file, with its
   truncation set to 256 (sentence-transformers' max_seq_length) and fixed padding
-  removed; the runtime (musictext/text_model.py) sets both explicitly anyway.
+  removed; the runtime (musictext/model/text.py) sets both explicitly anyway.
 * ``models/musicnn-minilm/parity_text.json`` parity numbers, versions, source sha256.
 * ``tests/data/minilm_reference.npz`` sentence-transformers embeddings of a few
   queries, used by tests/test_text_model.py (which runs without torch).
@@ -393,7 +393,7 @@ def load_tokenizer(path: Path):
 
 
 def ort_encode(sess, tok, texts, batch_size=64) -> np.ndarray:
-    """Same code path as musictext.text_model.TextEncoder (kept dependency-free here)."""
+    """Same code path as musictext.model.text.TextEncoder (kept dependency-free here)."""
     input_names = {i.name for i in sess.get_inputs()}
     out = []
     for i in range(0, len(texts), batch_size):

@@ -24,9 +24,9 @@ What it does
 4. Before writing anything into the repository, runs the ORIGINAL TF graph (musicnn's own
    ``models.define_model`` under ``tf.compat.v1`` with the checkpoint restored, as
    ``musicnn/extractor.py`` does) and ONNX Runtime on >= 20 patches of varied synthetic audio
-   (mel patches from ``musictext/frontend.py``) and requires, for both nets,
+   (mel patches from ``musictext/audio/frontend.py``) and requires, for both nets,
    max |sigmoid(onnx) - sigmoid(tf)| <= 1e-4 and per-patch ||pen_onnx - pen_tf|| / ||pen_tf|| <= 1e-4.
-   It also checks ``musictext/frontend.py`` against musicnn's ``extractor.batch_data`` (float32
+   It also checks ``musictext/audio/frontend.py`` against musicnn's ``extractor.batch_data`` (float32
    version of its math; see ``check_frontend``).
 5. Writes ``models/musicnn-minilm/{audio.onnx, audio_labels.json, parity_audio.json}`` and
    ``tests/data/musicnn_reference.npz`` (used by ``tests/test_audio_model_parity.py``).
@@ -406,10 +406,7 @@ def compare(onnx_out: dict, tf_out: dict[str, dict]) -> dict:
 
 
 def passes(cmp: dict) -> bool:
-    return all(
-        cmp[n]["max_abs_sigmoid_diff"] <= SIG_TOL and cmp[n]["max_rel_penultimate_err"] <= PEN_TOL
-        for n in NETS
-    )
+    return all(cmp[n]["max_abs_sigmoid_diff"] <= SIG_TOL and cmp[n]["max_rel_penultimate_err"] <= PEN_TOL for n in NETS)
 
 
 # --------------------------------------------------------------------------------------------
@@ -425,9 +422,7 @@ def reference_signal() -> np.ndarray:
     """
     sr = frontend.SAMPLE_RATE
     t = np.arange(6 * sr, dtype=np.float64) / sr
-    chord = sum(
-        0.2 * np.sin(2 * np.pi * f * t) + 0.05 * np.sin(4 * np.pi * f * t) for f in (261.63, 329.63, 392.0)
-    )
+    chord = sum(0.2 * np.sin(2 * np.pi * f * t) + 0.05 * np.sin(4 * np.pi * f * t) for f in (261.63, 329.63, 392.0))
     env = 0.6 + 0.4 * np.cos(2 * np.pi * 2.0 * t)
     clicks = np.zeros_like(t)
     for k in range(12):  # a decaying 60 Hz "kick" every 0.5 s
@@ -456,9 +451,7 @@ def varied_signals() -> list[tuple[str, np.ndarray]]:
             if i % 2 == 0:  # kick: pitch-dropping sine
                 y[s:] += np.sin(2 * np.pi * (50 + 100 * np.exp(-m * 40)) * m) * np.exp(-m * 12)
             if i % 4 == 2:  # snare: noise + tone
-                y[s:] += (
-                    0.6 * (rs.uniform(-1, 1, len(m)) + 0.5 * np.sin(2 * np.pi * 190 * m)) * np.exp(-m * 25)
-                )
+                y[s:] += 0.6 * (rs.uniform(-1, 1, len(m)) + 0.5 * np.sin(2 * np.pi * 190 * m)) * np.exp(-m * 25)
             y[s:] += 0.25 * rs.uniform(-1, 1, len(m)) * np.exp(-m * 200)  # hi-hat
         return y
 
@@ -505,11 +498,7 @@ def varied_signals() -> list[tuple[str, np.ndarray]]:
         (
             "full_mix",
             norm(
-                drums()
-                + 0.6 * bass
-                + 0.3 * chord
-                + 0.5 * pluck([440.0, 523.25, 659.25])
-                + 0.05 * rs.uniform(-1, 1, n),
+                drums() + 0.6 * bass + 0.3 * chord + 0.5 * pluck([440.0, 523.25, 659.25]) + 0.05 * rs.uniform(-1, 1, n),
                 0.95,
             ),
         ),
@@ -534,7 +523,7 @@ def mel_patches(sigs) -> tuple[np.ndarray, list[str]]:
 
 
 def check_frontend(extract: Path, workdir: Path) -> dict:
-    """Compare musictext.frontend with musicnn.extractor.batch_data (librosa.load of a 16 kHz file).
+    """Compare musictext.audio.frontend with musicnn.extractor.batch_data (librosa.load of a 16 kHz file).
 
     musicnn casts the mel to float16 before ``10000*x``: the product then overflows to inf for mel
     power > 6.55 and small values lose precision.  We compare against the float32 version of
@@ -749,9 +738,7 @@ def main(argv=None) -> int:
     if not args.straight:
         a = run_onnx(ort_session(onnx_paths["straight"]), mel)
         b = run_onnx(ort_session(onnx_paths["rewritten"]), mel)
-        results["rewritten_vs_straight_onnx_max_abs"] = float(
-            max(np.abs(a[n] - b[n]).max() for n in OUTPUT_NAMES)
-        )
+        results["rewritten_vs_straight_onnx_max_abs"] = float(max(np.abs(a[n] - b[n]).max() for n in OUTPUT_NAMES))
     for key in (f"torch_{final}", f"onnx_{final}"):
         if not passes(results[key]):
             print(f"PARITY FAILED ({key}):", json.dumps(results[key], indent=1))
@@ -765,9 +752,7 @@ def main(argv=None) -> int:
 
     bench = None if args.no_bench else benchmark(onnx_paths[final], mel, extract)
     if bench:
-        bench["onnxruntime_both_nets_straight_export"] = benchmark(onnx_paths["straight"], mel)[
-            "onnxruntime_both_nets"
-        ]
+        bench["onnxruntime_both_nets_straight_export"] = benchmark(onnx_paths["straight"], mel)["onnxruntime_both_nets"]
         print(json.dumps(bench, indent=1))
 
     # 3. everything verified: write into the repository
@@ -803,8 +788,7 @@ def main(argv=None) -> int:
         "n_patches": int(len(mel)),
         "signals": [n for n, _ in sigs],
         "penultimate": (
-            "musicnn extractor's 'penultimate' = "
-            "batch_normalization_10(relu(dense_200(.))): post-ReLU, post-BN"
+            "musicnn extractor's 'penultimate' = batch_normalization_10(relu(dense_200(.))): post-ReLU, post-BN"
         ),
         "batchnorm_epsilon": BN_EPS,
         "onnx_vs_tf": {net: results[f"onnx_{final}"][net] for net in NETS},

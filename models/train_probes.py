@@ -46,18 +46,42 @@ def run(cmd: list[str], home: Path | None = None) -> None:
 
 def prepare(args) -> None:
     py, mt = sys.executable, str(Path(sys.executable).parent / "musictext")
-    run([py, str(HERE / "make_training_set.py"), "--renderer", "numpy", "--n", str(args.n_train), "--seed",
-         str(args.train_seed), "--out", str(args.train), "--force"])
-    run([py, str(HERE / "make_training_set.py"), "--n", str(args.n_val), "--seed", str(args.val_seed), "--out",
-         str(args.val), "--force"])
+    run(
+        [
+            py,
+            str(HERE / "make_training_set.py"),
+            "--renderer",
+            "numpy",
+            "--n",
+            str(args.n_train),
+            "--seed",
+            str(args.train_seed),
+            "--out",
+            str(args.train),
+            "--force",
+        ]
+    )
+    run(
+        [
+            py,
+            str(HERE / "make_training_set.py"),
+            "--n",
+            str(args.n_val),
+            "--seed",
+            str(args.val_seed),
+            "--out",
+            str(args.val),
+            "--force",
+        ]
+    )
     for folder, home in ((args.train, args.train_home), (args.val, args.val_home)):
         run([mt, "index", str(folder / "audio"), "--json", "-q"], home)
 
 
 def load_set(folder: Path, home: Path, model_id: str):
     """(probe inputs [n, d], tags per clip) of an indexed training set."""
-    from musictext.probes import probe_inputs
-    from musictext.store import Store
+    from musictext.library.store import Store
+    from musictext.model.probes import probe_inputs
 
     tags_of = {}
     for line in (folder / "pairs.jsonl").read_text().splitlines():
@@ -99,15 +123,16 @@ def fit(x: np.ndarray, y: np.ndarray, lam: float) -> tuple[np.ndarray, np.ndarra
 
 def candidate_words(train_tags: list[set[str]], val_tags: list[set[str]]) -> list[tuple[str, tuple[str, ...]]]:
     """Words that name no existing concept, grouped by identical training clips: (name, other phrases)."""
-    from musictext.bundle import get_bundle
     from musictext.concepts import build_concepts
+    from musictext.model.bundle import get_bundle
+    from musictext.model.textspace import text_side
     from musictext.query import ConceptMatcher, Term
-    from musictext.textspace import text_side
 
     bundle = get_bundle("musicnn-minilm")
     tags = bundle.manifest["tags"]
-    matcher = ConceptMatcher(build_concepts([t["name"] for t in tags], [t["source"] for t in tags]),
-                             text_side(bundle).encode)
+    matcher = ConceptMatcher(
+        build_concepts([t["name"] for t in tags], [t["source"] for t in tags]), text_side(bundle).encode
+    )
     first_seen: dict[str, int] = {}
     for clip in train_tags:
         for t in sorted(clip):
@@ -139,8 +164,8 @@ def main() -> None:
     if args.prepare:
         prepare(args)
 
-    from musictext.bundle import get_bundle
     from musictext.evaluation import roc_auc
+    from musictext.model.bundle import get_bundle
 
     model_id = get_bundle("musicnn-minilm").model_id
     x_train, train_tags = load_set(args.train, args.train_home, model_id)
@@ -166,22 +191,34 @@ def main() -> None:
 
     kept = [j for j in range(len(words)) if aucs[j] >= KEEP_AUC]
     report = {
-        "rule": {"min_train_clips": MIN_TRAIN, "min_validation_clips": MIN_VAL, "keep_validation_auc": KEEP_AUC,
-                 "excluded": "words in which the planner already matches a tagger or descriptor concept"},
+        "rule": {
+            "min_train_clips": MIN_TRAIN,
+            "min_validation_clips": MIN_VAL,
+            "keep_validation_auc": KEEP_AUC,
+            "excluded": "words in which the planner already matches a tagger or descriptor concept",
+        },
         "inputs": inputs + ", standardised on the training set",
         "lambda": lam,
         "tried": {f"{k[0]}, lambda {k[1]:g}": round(float(np.mean(t[2])), 4) for k, t in trials.items()},
         "training_set": _describe(args.train, len(train_tags)),
         "validation_set": _describe(args.val, len(val_tags)),
         "concepts": [
-            {"name": words[j][0], "phrases": list(words[j][1]), "train_clips": int(y_train[:, j].sum()),
-             "validation_clips": int(y_val[:, j].sum()), "validation_auc": round(aucs[j], 4), "kept": j in kept}
+            {
+                "name": words[j][0],
+                "phrases": list(words[j][1]),
+                "train_clips": int(y_train[:, j].sum()),
+                "validation_clips": int(y_val[:, j].sum()),
+                "validation_auc": round(aucs[j], 4),
+                "kept": j in kept,
+            }
             for j in range(len(words))
         ],
     }
     for c in report["concepts"]:
-        print(f"{'keep' if c['kept'] else 'drop'}  {c['name']:<22} val AUC {c['validation_auc']:.3f}  "
-              f"train {c['train_clips']:>4}  val {c['validation_clips']:>3}  {', '.join(c['phrases'])}")
+        print(
+            f"{'keep' if c['kept'] else 'drop'}  {c['name']:<22} val AUC {c['validation_auc']:.3f}  "
+            f"train {c['train_clips']:>4}  val {c['validation_clips']:>3}  {', '.join(c['phrases'])}"
+        )
     weight = (w[kept] / sd).astype(np.float32)  # standardisation folded in: raw inputs go straight in
     bias = (b[kept] - (w[kept] / sd) @ mu).astype(np.float32)
     np.savez(args.out / "probes.npz", weight=weight, bias=bias)

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from musictext.audio.descriptors import SCALAR_DESCRIPTORS
+
 # Extra phrasings for tags whose bare name is cryptic to a sentence encoder.
 TAG_ALIASES: dict[str, tuple[str, ...]] = {
     "00s": ("2000s", "music from the 2000s"),
@@ -39,12 +41,12 @@ TAG_ALIASES: dict[str, tuple[str, ...]] = {
 }
 
 # Measured descriptors, as columns after the 100 tag columns: name -> how it is derived.
-DESCRIPTOR_COLUMNS = ("tempo_bpm", "onset_rate", "major", "loudness", "brightness", "percussive")
+DESCRIPTOR_COLUMNS = SCALAR_DESCRIPTORS
 
 # Descriptor concepts: name -> (phrases, {column: weight}). Names equal to a tag merge with it.
 DESCRIPTOR_CONCEPTS: dict[str, tuple[tuple[str, ...], dict[str, float]]] = {
-    "fast": (("fast", "fast tempo", "quick", "up-tempo"), {"onset_rate": 1.0, "tempo_bpm": 0.5}),
-    "slow": (("slow", "slow tempo", "unhurried"), {"onset_rate": -1.0, "tempo_bpm": -0.5}),
+    "fast": (("fast", "fast tempo", "quick", "up-tempo"), {"onset_rate": 1.0, "bpm": 0.5}),
+    "slow": (("slow", "slow tempo", "unhurried"), {"onset_rate": -1.0, "bpm": -0.5}),
     "major key": (("major key", "major", "in a major key"), {"major": 1.0}),
     "minor key": (("minor key", "minor", "in a minor key"), {"major": -1.0}),
     "loud": (("loud", "loudness"), {"loudness": 1.0}),
@@ -52,6 +54,28 @@ DESCRIPTOR_CONCEPTS: dict[str, tuple[tuple[str, ...], dict[str, float]]] = {
     "bright": (("bright", "bright sound", "bright timbre", "brilliant"), {"brightness": 1.0}),
     "dark": (("dark", "dark sound", "dull", "muffled"), {"brightness": -1.0}),
     "percussive": (("percussive", "rhythmic percussion"), {"percussive": 1.0}),
+}
+
+
+# Mood axes (musictext.audio.mood, only when vibenet is installed), as columns after the learned
+# concepts, in MOOD_AXES order. Concepts: name -> (phrases, {axis: weight}); a name equal to a tag
+# ("happy", "sad", "party", "acoustic", "instrumental", "dance") joins the tag with the axis beside it.
+MOOD_CONCEPTS: dict[str, tuple[tuple[str, ...], dict[str, float]]] = {
+    "valence": (("valence", "cheerful", "joyful", "positive", "upbeat mood", "feel-good"), {"valence": 1.0}),
+    "low valence": (("low valence", "gloomy", "negative mood", "unhappy"), {"valence": -1.0}),
+    "happy": ((), {"valence": 1.0}),
+    "sad": ((), {"valence": -1.0}),
+    "energy": (("energy", "energetic", "intense", "workout", "high energy", "powerful"), {"energy": 1.0}),
+    "low energy": (("low energy", "gentle and soft", "subdued"), {"energy": -1.0}),
+    "danceability": (("danceability", "danceable", "groovy", "good to dance to"), {"danceability": 1.0}),
+    "party": ((), {"danceability": 1.0}),
+    "dance": ((), {"danceability": 1.0}),
+    "acousticness": (("acousticness", "acoustic instruments", "unplugged"), {"acousticness": 1.0}),
+    "acoustic": ((), {"acousticness": 1.0}),
+    "instrumentalness": (("instrumentalness", "purely instrumental"), {"instrumentalness": 1.0}),
+    "instrumental": ((), {"instrumentalness": 1.0}),
+    "liveness": (("liveness", "live recording", "live performance", "recorded live", "in concert"), {"liveness": 1.0}),
+    "speechiness": (("speechiness", "spoken word", "speech", "talking"), {"speechiness": 1.0}),
 }
 
 
@@ -63,10 +87,14 @@ class Concept:
 
 
 def build_concepts(
-    tag_labels: list[str], tag_sources: list[str], learned: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    tag_labels: list[str],
+    tag_sources: list[str],
+    learned: tuple[tuple[str, tuple[str, ...]], ...] = (),
+    mood_axes: tuple[str, ...] = (),
 ) -> list[Concept]:
-    """Concepts for a bundle's tag list (``tag_sources[i]`` names the network of tag i) and its
-    learned concepts ``(name, phrases)``, whose columns follow the descriptor columns."""
+    """Concepts for a bundle's tag list (``tag_sources[i]`` names the network of tag i), its
+    learned concepts ``(name, phrases)``, whose columns follow the descriptor columns, and the mood
+    axes (``MOOD_AXES`` when vibenet is installed, else none), whose columns follow those."""
     by_name: dict[str, dict] = {}
     for i, label in enumerate(tag_labels):
         key = label.lower()
@@ -88,12 +116,21 @@ def build_concepts(
         entry = by_name.setdefault(name, {"phrases": [], "columns": []})
         entry["phrases"].extend(p for p in (name, *phrases) if p not in entry["phrases"])
         entry["columns"].append((first + j, 1.0))
+    first_mood = first + len(learned)
+    for name, (phrases, axes) in MOOD_CONCEPTS.items() if mood_axes else ():
+        entry = by_name.setdefault(name, {"phrases": [], "columns": []})
+        entry["phrases"].extend(p for p in (phrases or (name,)) if p not in entry["phrases"])
+        entry["columns"].extend((first_mood + mood_axes.index(a), w) for a, w in axes.items())
     return [Concept(n, tuple(e["phrases"]), tuple(e["columns"])) for n, e in by_name.items()]
 
 
-def concept_matrix(probs: np.ndarray, desc: dict[str, np.ndarray], learned: np.ndarray | None = None) -> np.ndarray:
+def concept_matrix(
+    probs: np.ndarray, desc: dict[str, np.ndarray], learned: np.ndarray | None = None, mood: np.ndarray | None = None
+) -> np.ndarray:
     """Per-track raw concept columns: tag log-odds, transformed descriptors (NaN -> column mean),
-    then the learned concepts' log-odds (``learned`` [n, k]), if any."""
+    the learned concepts' log-odds (``learned`` [n, k]), if any, then the mood axes (``mood``
+    [n, 7] in MOOD_AXES order, NaN for a track without them -> column mean), if any: log-odds of
+    the likelihood axes, the others as they are."""
     p = np.clip(probs.astype(np.float64), 1e-6, 1 - 1e-6)
     logits = np.log(p / (1 - p))
     n = len(probs)
@@ -116,6 +153,18 @@ def concept_matrix(probs: np.ndarray, desc: dict[str, np.ndarray], learned: np.n
         col("percussive", lambda x: x),
     ]
     parts = [logits, np.stack(extra, axis=1)] + ([learned.astype(np.float64)] if learned is not None else [])
+    if mood is not None:
+        from musictext.audio.mood import LIKELIHOODS, MOOD_AXES
+
+        cols = []
+        for j, axis in enumerate(MOOD_AXES):
+            v = mood[:, j].astype(np.float64)
+            if axis in LIKELIHOODS:
+                q = np.clip(v, 1e-6, 1 - 1e-6)
+                v = np.log(q / (1 - q))
+            fill = np.nanmean(v) if np.isfinite(v).any() else 0.0
+            cols.append(np.where(np.isfinite(v), v, fill))
+        parts.append(np.stack(cols, axis=1))
     return np.concatenate(parts, axis=1).astype(np.float32)
 
 

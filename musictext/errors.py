@@ -54,16 +54,46 @@ class LibraryBusyError(MusictextError):
     exit_code = ExitCode.BUSY
 
 
+class UsageError(MusictextError):
+    """The user asked for something that cannot be done as asked (a bad vocabulary section)."""
+
+    exit_code = ExitCode.USAGE
+
+
 class DependencyError(MusictextError):
     """An optional dependency (torch for training, onnxruntime-gpu for CUDA) is missing."""
 
 
-def read_user_text(path: str | Path, what: str) -> str:
-    """A UTF-8 text file the user named (a vocabulary, a pairs file), or a one-line error."""
+MAX_USER_TEXT_BYTES = 64 << 20  # a vocabulary or pairs file is text a person wrote: 64 MiB is plenty
+
+
+def read_user_text(path: str | Path, what: str, max_bytes: int = MAX_USER_TEXT_BYTES) -> str:
+    """A UTF-8 text file the user named (a vocabulary, a pairs file), or a one-line error.
+
+    Only regular files are read (a FIFO would block, /dev/zero would never end), and at most
+    ``max_bytes`` of them.
+    """
+    import os
+    import stat
+
     source = Path(path).expanduser()
     try:
-        return source.read_text(encoding="utf-8-sig")
+        # O_NONBLOCK: opening a FIFO must not wait for a writer (regular files ignore the flag).
+        fd = os.open(source, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        with open(fd, "rb") as fh:
+            st = os.fstat(fh.fileno())
+            if not stat.S_ISREG(st.st_mode):
+                raise MusictextError(f"{what} is not a regular file", source)
+            if st.st_size > max_bytes:
+                raise MusictextError(
+                    f"{what} file is too large ({st.st_size >> 20} MiB > {max_bytes >> 20} MiB)", source
+                )
+            data = fh.read(max_bytes + 1)
     except OSError as exc:
         raise NotFoundError(f"cannot read {what} ({exc.strerror})", source) from exc
+    if len(data) > max_bytes:  # grew while we read it
+        raise MusictextError(f"{what} file is too large (> {max_bytes >> 20} MiB)", source)
+    try:
+        return data.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise MusictextError(f"{what} file is not UTF-8 text", source) from None

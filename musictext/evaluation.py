@@ -10,6 +10,7 @@ per tag, and their macro means over tags with at least one positive and one nega
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -98,8 +99,11 @@ def tag_metrics(labels: np.ndarray, scores: np.ndarray, tags: list[str]) -> dict
         y = np.asarray(labels[i], bool)
         if y.all() or not y.any():
             continue
-        per_tag[tag] = {"roc_auc": roc_auc(y, scores[i]), "pr_auc": average_precision(y, scores[i]),
-                        "positives": int(y.sum())}
+        per_tag[tag] = {
+            "roc_auc": roc_auc(y, scores[i]),
+            "pr_auc": average_precision(y, scores[i]),
+            "positives": int(y.sum()),
+        }
     return {
         "macro_roc_auc": float(np.mean([v["roc_auc"] for v in per_tag.values()])) if per_tag else float("nan"),
         "macro_pr_auc": float(np.mean([v["pr_auc"] for v in per_tag.values()])) if per_tag else float("nan"),
@@ -119,18 +123,26 @@ class EvalReport:
 
     def as_json(self, with_tags: bool) -> dict:
         row = {"model": self.model}
-        row.update({k: round(v, 4) for k, v in self.metrics.items() if not isinstance(v, dict)})
+        row.update({k: _json_number(v) for k, v in self.metrics.items() if not isinstance(v, dict)})
         if with_tags and "per_tag" in self.metrics:
-            row["per_tag"] = {t: {k: round(v, 4) for k, v in m.items()} for t, m in self.metrics["per_tag"].items()}
+            row["per_tag"] = {t: {k: _json_number(v) for k, v in m.items()} for t, m in self.metrics["per_tag"].items()}
         row["skipped_pairs"] = self.skipped
         return row
 
 
-def evaluate(pairs_path: str | Path, models: list[str | None], tags: bool = False,
-             note: Callable[[str], None] = lambda m: None) -> list[EvalReport]:
+def _json_number(value):
+    """A metric for JSON: rounded, and null where it is undefined (NaN is not JSON)."""
+    if value is None or not math.isfinite(float(value)):
+        return None
+    return round(value, 4)
+
+
+def evaluate(
+    pairs_path: str | Path, models: list[str | None], tags: bool = False, note: Callable[[str], None] = lambda m: None
+) -> list[EvalReport]:
     """Score every pair's caption (and with ``tags``, every tag) against the pairs' files with each
     model, ranking exactly as `musictext search` does."""
-    from musictext.train.pairs import read_pairs
+    from musictext.pairs import read_pairs
 
     pairs = read_pairs(pairs_path)
     if tags and not any(p.tags for p in pairs):
@@ -139,7 +151,7 @@ def evaluate(pairs_path: str | Path, models: list[str | None], tags: bool = Fals
 
 
 def _evaluate_model(pairs, model: str | None, with_tags: bool, note) -> EvalReport:
-    from musictext.search import Library
+    from musictext.library.view import Library
 
     lib = Library(model)
     try:
@@ -154,8 +166,10 @@ def _evaluate_model(pairs, model: str | None, with_tags: bool, note) -> EvalRepo
         skipped = len(pairs) - len(usable)
         warnings = []
         if skipped:
-            warnings.append(f"{skipped} pair(s) skipped: their audio is not indexed for {lib.bundle.name} "
-                            "(run `musictext index` on it first)")
+            warnings.append(
+                f"{skipped} pair(s) skipped: their audio is not indexed for {lib.bundle.name} "
+                "(run `musictext index` on it first)"
+            )
         if not usable:
             raise NotFoundError(f"none of the pairs' audio is indexed for model {lib.bundle.name}")
         files = list(dict.fromkeys(p.audio for p in usable))

@@ -1,6 +1,7 @@
 """`--where` filters on stored metadata and measured descriptors, applied before ranking.
 
     year>=2000   genre:jazz   artist=Miles Davis   duration<300   bpm>120   mode=minor   path:live
+    valence>0.6   energy<0.3   (mood axes, 0..1: only with vibenet installed, see audio/mood.py)
 
 ``:`` means "contains" (case-insensitive), ``=`` equals (case-insensitive for text), and the
 comparisons work on numbers. Several filters must all hold.
@@ -11,38 +12,43 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from musictext.audio.mood import MOOD_AXES
 from musictext.errors import MusictextError
 
-TEXT_FIELDS = {
-    "artist": "t.artist",
-    "title": "t.title",
-    "album": "t.album",
-    "genre": "t.genre",
-    "path": "t.path",
-}
-NUMBER_FIELDS = {
-    "year": "t.year",
-    "duration": "t.duration",
-    # Measured tempo, or the file's BPM tag where the track has no measurement.
-    "bpm": "COALESCE(f.bpm, t.bpm_tag)",
-    "loudness": "f.loudness",
-    "brightness": "f.brightness",
-}
+TEXT_FIELDS = ("artist", "title", "album", "genre", "path")
+# bpm: measured tempo, or the file's BPM tag where the track has no measurement (the store decides how).
+NUMBER_FIELDS = ("year", "duration", "bpm", "loudness", "brightness", *MOOD_AXES)
 _EXPR = re.compile(r"^\s*([a-z_]+)\s*(>=|<=|!=|==|=|>|<|:)\s*(.*?)\s*$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
+class Condition:
+    """One filter: ``field`` ``op`` ``value``, with op one of contains, eq, ne, lt, le, gt, ge."""
+
+    field: str
+    op: str
+    value: str | float
+
+
+@dataclass(frozen=True)
 class Where:
-    sql: str
-    params: tuple
+    conditions: tuple[Condition, ...] = ()
 
     @property
     def empty(self) -> bool:
-        return not self.sql
+        return not self.conditions
+
+    @property
+    def mood_fields(self) -> list[str]:
+        return [c.field for c in self.conditions if c.field in MOOD_AXES]
+
+
+_NUMBER_OPS = {"=": "eq", "==": "eq", ":": "eq", "!=": "ne", "<": "lt", "<=": "le", ">": "gt", ">=": "ge"}
+_TEXT_OPS = {":": "contains", "=": "eq", "==": "eq", "!=": "ne"}
 
 
 def parse_where(exprs: list[str] | None) -> Where:
-    clauses, params = [], []
+    conditions = []
     for expr in exprs or []:
         m = _EXPR.match(expr)
         if not m:
@@ -51,37 +57,18 @@ def parse_where(exprs: list[str] | None) -> Where:
         if field == "mode":
             if op not in ("=", "==", ":") or value.lower() not in ("major", "minor"):
                 raise MusictextError(f"filter {expr!r}: mode can be mode=major or mode=minor")
-            clauses.append("f.major > 0" if value.lower() == "major" else "f.major <= 0")
+            conditions.append(Condition("mode", "eq", value.lower()))
         elif field in TEXT_FIELDS:
-            col = TEXT_FIELDS[field]
-            if op == ":":
-                clauses.append(f"{col} LIKE ? ESCAPE '\\'")
-                params.append("%" + value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
-            elif op in ("=", "=="):
-                clauses.append(f"{col} = ? COLLATE NOCASE")
-                params.append(value)
-            elif op == "!=":
-                clauses.append(f"({col} IS NULL OR {col} != ? COLLATE NOCASE)")
-                params.append(value)
-            else:
+            if op not in _TEXT_OPS:
                 raise MusictextError(f"filter {expr!r}: {field} is text; use ':' '=' or '!='")
+            conditions.append(Condition(field, _TEXT_OPS[op], value))
         elif field in NUMBER_FIELDS:
             try:
                 number = float(value)
             except ValueError:
                 raise MusictextError(f"filter {expr!r}: {value!r} is not a number") from None
-            sql_op = {"=": "=", "==": "=", ":": "="}.get(op, op)
-            clauses.append(f"{NUMBER_FIELDS[field]} {sql_op} ?")
-            params.append(number)
+            conditions.append(Condition(field, _NUMBER_OPS[op], number))
         else:
             known = ", ".join(sorted([*TEXT_FIELDS, *NUMBER_FIELDS, "mode"]))
             raise MusictextError(f"filter {expr!r}: unknown field {field!r} (known: {known})")
-    return Where(" AND ".join(clauses), tuple(params))
-
-
-def matching_ids(conn, where: Where, audio_model: str) -> set[int]:
-    sql = (
-        "SELECT t.id FROM tracks t LEFT JOIN audio_features f ON f.track_id = t.id AND f.audio_model = ?"
-        f" WHERE {where.sql}"
-    )
-    return {r[0] for r in conn.execute(sql, (audio_model, *where.params))}
+    return Where(tuple(conditions))

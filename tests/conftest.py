@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -11,6 +12,19 @@ import pytest
 DATA = Path(__file__).parent / "data"
 AUDIO = DATA / "audio"
 SR = 22050
+
+
+@pytest.fixture(autouse=True, scope="session")
+def shared_model_copies(tmp_path_factory):
+    """One fast-loading copy of each text tower for the whole run (runtime.fast_copy), not 90 MB
+    in every test's data folder; CLI subprocesses inherit it."""
+    before = os.environ.get("MUSICTEXT_MODEL_CACHE")
+    os.environ["MUSICTEXT_MODEL_CACHE"] = str(tmp_path_factory.mktemp("model-copies"))
+    yield
+    if before is None:
+        os.environ.pop("MUSICTEXT_MODEL_CACHE", None)
+    else:
+        os.environ["MUSICTEXT_MODEL_CACHE"] = before
 
 
 @pytest.fixture(autouse=True)
@@ -41,17 +55,44 @@ def tone(
 @pytest.fixture
 def library(tmp_path) -> Path:
     """A tiny library: a few generated tracks in two formats and folders, plus committed fixtures."""
+    return make_library(tmp_path)
+
+
+def make_library(folder: Path) -> Path:
     import soundfile as sf
 
-    root = tmp_path / "Music"
+    root = folder / "Music"
     (root / "calm").mkdir(parents=True)
     (root / "busy").mkdir()
     sf.write(root / "calm" / "low hum.wav", tone(8, (110.0, 165.0)), SR)
     sf.write(root / "calm" / "chord.flac", tone(8, (261.6, 329.6, 392.0), seed=1), SR)
     sf.write(root / "busy" / "clicks.wav", tone(8, (440.0,), seed=2, clicks_per_s=6), SR)
-    sf.write(
-        root / "busy" / "noise.flac", np.random.default_rng(3).normal(0, 0.2, SR * 8).astype(np.float32), SR
-    )
+    sf.write(root / "busy" / "noise.flac", np.random.default_rng(3).normal(0, 0.2, SR * 8).astype(np.float32), SR)
     shutil.copy(AUDIO / "tone.mp3", root / "busy" / "tone.mp3")
     shutil.copy(AUDIO / "tone.ogg", root / "calm" / "tone.ogg")
     return root
+
+
+@pytest.fixture(scope="session")
+def served_library(tmp_path_factory):
+    """A small library in a real store, served by one `musictext serve` on 127.0.0.1 for the whole
+    session (with a playlist folder): (server, home, music root, playlist folder)."""
+    import os
+
+    from serve_support import Server, write_audio, write_store
+
+    base = tmp_path_factory.mktemp("served")
+    home, root, playlists = base / "home", base / "Music", base / "playlists"
+    playlists.mkdir()
+    write_audio(root)
+    before = os.environ.get("MUSICTEXT_HOME")
+    try:
+        write_store(home, root)
+    finally:
+        if before is None:
+            os.environ.pop("MUSICTEXT_HOME", None)
+        else:
+            os.environ["MUSICTEXT_HOME"] = before
+    server = Server(home, "--playlist-dir", str(playlists))
+    yield server, home, root, playlists
+    server.stop()

@@ -47,9 +47,7 @@ def signal(sr: int, channels: int = 1) -> np.ndarray:
     for i, f0 in enumerate(NOTES_HZ):
         seg = slice(i * per, (i + 1) * per)
         tt = t[seg]
-        note = sum(
-            (0.6**k) * np.sin(2 * np.pi * f0 * (k + 1) * tt) for k in range(4) if f0 * (k + 1) < sr / 2
-        )
+        note = sum((0.6**k) * np.sin(2 * np.pi * f0 * (k + 1) * tt) for k in range(4) if f0 * (k + 1) < sr / 2)
         y[seg] = note * env * np.exp(-1.5 * (tt - tt[0]))
     y = 0.5 * y / np.max(np.abs(y))
     if channels == 1:
@@ -74,9 +72,7 @@ def encode_pyav(
         frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(y.T), format="fltp", layout=layout)
         frame.sample_rate = sr
         frame.pts = 0
-        resampler = av.AudioResampler(
-            format=cc.format.name, layout=layout, rate=sr, frame_size=cc.frame_size or 1024
-        )
+        resampler = av.AudioResampler(format=cc.format.name, layout=layout, rate=sr, frame_size=cc.frame_size or 1024)
         for fr in list(resampler.resample(frame)) + list(resampler.resample(None)):
             for packet in stream.encode(fr):
                 out.mux(packet)

@@ -1,7 +1,7 @@
 import numpy as np
 
-from musictext import ann
-from musictext.store import Store
+from musictext.library import ann
+from musictext.library.store import Store
 
 
 def test_hnsw_index_is_rebuilt_when_stale(tmp_path, monkeypatch):
@@ -25,8 +25,9 @@ def test_hnsw_index_is_rebuilt_when_stale(tmp_path, monkeypatch):
 def test_store_roundtrip_and_generation(tmp_path):
     with Store(tmp_path / "lib.sqlite3") as store:
         with store.batch():
-            tid = store.upsert_track("/m/a.flac", 10, 20, "h", 61.5,
-                                     {"artist": ["A"], "year": ["1999-04-01"], "genre": ["Jazz", "Soul"]})
+            tid = store.upsert_track(
+                "/m/a.flac", 10, 20, "h", 61.5, {"artist": ["A"], "year": ["1999-04-01"], "genre": ["Jazz", "Soul"]}
+            )
             store.put_vector(tid, "m@1", np.ones(4, np.float32))
             store.bump_generation("m@1")
         t = store.track(tid)

@@ -1,7 +1,7 @@
 """Parity of the committed musicnn ONNX graph (models/musicnn-minilm/audio.onnx) with TensorFlow.
 
 ``tests/data/musicnn_reference.npz`` holds, for the deterministic clip made by
-``reference_signal()`` below, the mel patches computed by ``musictext/frontend.py`` and the
+``reference_signal()`` below, the mel patches computed by ``musictext/audio/frontend.py`` and the
 ORIGINAL musicnn TF graph's outputs on them (sigmoid tag probabilities and the 200-d
 penultimate, for MSD_musicnn and MTT_musicnn). It is written by ``models/convert_musicnn.py``,
 which also holds the same recipe. No TensorFlow or torch here: onnxruntime + numpy + librosa.
@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from musictext import frontend
+from musictext.audio import frontend
 
 ROOT = Path(__file__).resolve().parents[1]
 ONNX_PATH = ROOT / "models" / "musicnn-minilm" / "audio.onnx"
@@ -37,9 +37,7 @@ def reference_signal() -> np.ndarray:
     """
     sr = frontend.SAMPLE_RATE
     t = np.arange(6 * sr, dtype=np.float64) / sr
-    chord = sum(
-        0.2 * np.sin(2 * np.pi * f * t) + 0.05 * np.sin(4 * np.pi * f * t) for f in (261.63, 329.63, 392.0)
-    )
+    chord = sum(0.2 * np.sin(2 * np.pi * f * t) + 0.05 * np.sin(4 * np.pi * f * t) for f in (261.63, 329.63, 392.0))
     env = 0.6 + 0.4 * np.cos(2 * np.pi * 2.0 * t)
     clicks = np.zeros_like(t)
     for k in range(12):  # a decaying 60 Hz "kick" every 0.5 s

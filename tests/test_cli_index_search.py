@@ -12,9 +12,10 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 import soundfile as sf
 
-from tests.conftest import SR, tone
+from tests.conftest import SR, make_library, tone
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -32,6 +33,9 @@ def mt(*args: str, check: bool = True, env: dict | None = None) -> subprocess.Co
     return proc
 
 
+_mt = mt  # the module-level runner, for tests that wrap it with their own environment
+
+
 def last_json(text: str) -> dict:
     return json.loads([line for line in text.splitlines() if line.startswith("{")][-1])
 
@@ -40,15 +44,30 @@ def json_lines(text: str) -> list[dict]:
     return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
 
 
-def test_index_then_search_every_format(library):
-    proc = mt("index", str(library), "--json")
-    report = last_json(proc.stdout)
+@pytest.fixture(scope="module")
+def indexed(tmp_path_factory):
+    """The tiny library, indexed once for the tests that only read it: (root, env, index report)."""
+    root = make_library(tmp_path_factory.mktemp("indexed"))
+    env = {**os.environ, "MUSICTEXT_HOME": str(tmp_path_factory.mktemp("indexed-home"))}
+    return root, env, last_json(mt("index", str(root), "--json", env=env).stdout)
+
+
+def test_index_then_search_every_format(indexed):
+    library, env, report = indexed
+
+    def mt(*args, **kwargs):
+        return _mt(*args, env=env, **kwargs)
+
     assert report["indexed"] == 6 and report["failed"] == 0
     assert report["audio_seconds"] > 30 and report["wall_seconds"] > 0
     hits = json_lines(mt("search", "noise", "-n", "10", "--json").stdout)
     assert len(hits) == 6 and [h["rank"] for h in hits] == list(range(1, 7))
     assert all(Path(h["path"]).is_absolute() and Path(h["path"]).exists() for h in hits)
-    assert hits[0]["score"] >= hits[-1]["score"]
+    # a ranking, not only an order: the percussive clicks answer "drums", the white noise "loud"
+    drums = json_lines(mt("search", "drums", "-n", "6", "--json").stdout)
+    assert Path(drums[0]["path"]).name == "clicks.wav" and drums[0]["score"] > drums[1]["score"] + 0.5
+    loud = json_lines(mt("search", "loud", "-n", "6", "--json").stdout)
+    assert Path(loud[0]["path"]).name == "noise.flac" and Path(loud[-1]["path"]).name != "noise.flac"
     assert {"artist", "title", "duration"} <= set(hits[0])
     paths = mt("search", "piano", "--paths", "-n", "3").stdout.split("\n")
     assert len([p for p in paths if p]) == 3
@@ -57,8 +76,12 @@ def test_index_then_search_every_format(library):
     assert again["indexed"] == 0 and again["unchanged"] == 6
 
 
-def test_search_explain_where_and_unknown_words(library):
-    mt("index", str(library))
+def test_search_explain_where_and_unknown_words(indexed):
+    library, env, _ = indexed
+
+    def mt(*args, **kwargs):
+        return _mt(*args, env=env, **kwargs)
+
     out = json_lines(mt("search", "slow quiet", "--explain", "--json", "-n", "2").stdout)
     assert out[0]["why"] and {w["concept"] for w in out[0]["why"]} <= {"slow", "quiet"}
     filtered = json_lines(mt("search", "rock", "--where", "duration<5", "--json").stdout)
@@ -69,10 +92,32 @@ def test_search_explain_where_and_unknown_words(library):
     assert "nothing in the model is close" in junk.stderr
     bad = mt("search", "rock", "--where", "colour=red", check=False)
     assert bad.returncode == 1 and "unknown field" in bad.stderr and "Traceback" not in bad.stderr
+    # --explain says something for every result: a lexicon entry, a concept, the joint space, with signs
+    sunny = json_lines(mt("search", "sunny beach day", "--explain", "--json", "-n", "6").stdout)
+    assert len(sunny) == 6 and all(r["why"] for r in sunny)
+    assert any(w["concept"].startswith("lexicon: sunny → happy +") for w in sunny[0]["why"])
+    mixed = json_lines(mt("search", "noise - drums + zebra stripes", "--explain", "--json", "-n", "3").stdout)
+    labels = {w["concept"] for r in mixed for w in r["why"]}
+    assert "−drums" in labels and any(label.startswith("joint space: ") for label in labels)
+
+
+def test_tag_needs_evidence_and_reports_terms_without_any(indexed, tmp_path):
+    _, env, _ = indexed
+    vocab = tmp_path / "v.txt"
+    vocab.write_text("[instrument]\npiano\nvocals\nzebra crossing\n[era]\n1960s = 60s\n1980s = 80s\n")
+    proc = _mt("tag", "--vocab", str(vocab), "--json", "--scores", env=env)
+    assert "no evidence in the model for 'zebra crossing': never written" in proc.stderr
+    rows = json_lines(proc.stdout)
+    assert len(rows) == 6 and all("zebra crossing" not in r["scores"] for r in rows)
+    for r in rows:
+        tags = [t["tag"] for t in r["tags"]]
+        assert "zebra crossing" not in tags and not {"1960s", "1980s"} <= set(tags)  # one decade at most
+        assert all(t["score"] >= 0.5 for t in r["tags"])
+    assert f"{sum(not r['tags'] for r in rows)} of 6 track(s) got no tag" in proc.stderr
 
 
 def test_learned_concept_words_are_understood(library, musictext_home):
-    """"organ" names no tag: the shipped learned concept answers it, --explain names it, and the
+    """ "organ" names no tag: the shipped learned concept answers it, --explain names it, and the
     cached space is rebuilt when the learned concepts change."""
     import json
 
@@ -88,8 +133,12 @@ def test_learned_concept_words_are_understood(library, musictext_home):
     assert json.loads(meta.read_text())["concepts"] != "an older probes file"
 
 
-def test_similar_indexed_and_outside_file(library, tmp_path):
-    mt("index", str(library))
+def test_similar_indexed_and_outside_file(indexed, tmp_path):
+    library, env, _ = indexed
+
+    def mt(*args, **kwargs):
+        return _mt(*args, env=env, **kwargs)
+
     seed = library / "busy" / "clicks.wav"
     hits = json_lines(mt("similar", str(seed), "--json", "-n", "3").stdout)
     assert len(hits) == 3 and all(h["path"] != str(seed) for h in hits)
@@ -185,7 +234,7 @@ def test_kill_mid_index_then_resume(tmp_path):
 
 
 def test_concurrent_index_exits_with_message(library):
-    from musictext.indexer import library_lock
+    from musictext.library.files import library_lock
 
     with library_lock():
         proc = mt("index", str(library), check=False)

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from musictext import bundle as bundle_mod
-from musictext.bundle import Bundle, get_bundle
 from musictext.errors import DependencyError, ModelError
-from musictext.runtime import choose_device
+from musictext.model import bundle as bundle_mod
+from musictext.model.bundle import Bundle, get_bundle
+from musictext.model.runtime import choose_device
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -39,17 +39,16 @@ def test_altered_file_is_refused(tmp_path):
 
 
 def test_models_verify_cli_passes():
-    proc = subprocess.run(
-        [sys.executable, "-m", "musictext", "models", "verify"], capture_output=True, text=True
-    )
+    proc = subprocess.run([sys.executable, "-m", "musictext", "models", "verify"], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.count("ok ") >= 5
 
 
 def test_models_concepts_lists_tags_descriptors_and_learned_concepts():
     def concepts(*extra):
-        proc = subprocess.run([sys.executable, "-m", "musictext", "models", "concepts", "--json", *extra],
-                              capture_output=True, text=True)
+        proc = subprocess.run(
+            [sys.executable, "-m", "musictext", "models", "concepts", "--json", *extra], capture_output=True, text=True
+        )
         assert proc.returncode == 0, proc.stderr
         return {c["name"]: c for c in map(json.loads, proc.stdout.splitlines())}
 
@@ -69,10 +68,10 @@ def test_device_choice_with_faked_providers(monkeypatch):
     assert choose_device("cpu", with_cuda).name == "cpu"
     with pytest.raises(DependencyError):
         choose_device("cuda", cpu_only)
-    monkeypatch.setattr("musictext.runtime._cuda_usable", lambda: (True, "driver present"))
+    monkeypatch.setattr("musictext.model.runtime._cuda_usable", lambda: (True, "driver present"))
     assert choose_device("auto", with_cuda).providers[0] == "CUDAExecutionProvider"
     assert choose_device("cuda", with_cuda).name == "cuda"
-    monkeypatch.setattr("musictext.runtime._cuda_usable", lambda: (False, "no NVIDIA driver found"))
+    monkeypatch.setattr("musictext.model.runtime._cuda_usable", lambda: (False, "no NVIDIA driver found"))
     assert choose_device("auto", with_cuda).name == "cpu"
     with pytest.raises(DependencyError, match="no NVIDIA driver"):
         choose_device("cuda", with_cuda)

@@ -24,7 +24,7 @@ ARTISTS = ("Ada", "Bo", "Cleo")
 
 def _make_library(root: Path) -> None:
     """Twelve tagged FLACs by three artists, two untagged WAVs, and a byte-for-byte copy of one FLAC."""
-    from musictext import tagfiles
+    from musictext.tags import files as tagfiles
 
     root.mkdir(parents=True)
     for i in range(12):
@@ -59,7 +59,7 @@ def music(shared, monkeypatch) -> Path:
 
 def _stored() -> dict[str, object]:
     from musictext.config import db_path
-    from musictext.store import Store
+    from musictext.library.store import Store
 
     with Store(db_path(), readonly=True) as store:
         return {t.path: t for t in store.tracks().values()}
@@ -69,11 +69,11 @@ def _parse_m3u8(path: Path) -> list[tuple[int, str, str]]:
     """(EXTINF seconds, EXTINF title, path line) for each entry; checks the header and line pairs."""
     lines = path.read_text(encoding="utf-8").splitlines()
     assert lines[0] == "#EXTM3U"
-    body = [line for line in lines[1:] if not line.startswith("#PLAYLIST:")]
+    body = [line for line in lines[1:] if not line.startswith(("#PLAYLIST:", "#MUSICTEXT:"))]
     out = []
     for info, entry in zip(body[::2], body[1::2]):
         assert info.startswith("#EXTINF:") and not entry.startswith("#")
-        seconds, title = info[len("#EXTINF:"):].split(",", 1)
+        seconds, title = info[len("#EXTINF:") :].split(",", 1)
         out.append((int(seconds), title, entry))
     assert len(body) == 2 * len(out)
     return out
@@ -148,7 +148,7 @@ def test_artist_gap_and_no_duplicate_files(music):
 
 
 def test_diversity_spreads_the_playlist(music):
-    from musictext.search import Library
+    from musictext.library.view import Library
 
     lib = Library()
     try:
@@ -169,7 +169,7 @@ def test_diversity_spreads_the_playlist(music):
 
 
 def test_walk_starts_at_a_ends_at_b_and_changes_gradually(music, tmp_path):
-    from musictext.search import Library
+    from musictext.library.view import Library
 
     a, b = music / "Ada" / "song 03.flac", music / "Bo" / "song 10.flac"
     pl = playlists.make_playlist(start=str(a), end=str(b), n=9)
@@ -200,8 +200,19 @@ def test_walk_starts_at_a_ends_at_b_and_changes_gradually(music, tmp_path):
     assert _gap_holds([e.track for e in pl.entries], 1)
 
 
-@pytest.mark.parametrize("text,seconds", [("90m", 5400), ("1h30m", 5400), ("45m", 2700), ("3600s", 3600),
-                                          ("1h", 3600), ("1:30:00", 5400), ("2.5m", 150), ("20", 1200)])
+@pytest.mark.parametrize(
+    "text,seconds",
+    [
+        ("90m", 5400),
+        ("1h30m", 5400),
+        ("45m", 2700),
+        ("3600s", 3600),
+        ("1h", 3600),
+        ("1:30:00", 5400),
+        ("2.5m", 150),
+        ("20", 1200),
+    ],
+)
 def test_parse_duration(text, seconds):
     assert playlists.parse_duration(text) == seconds
 
@@ -218,8 +229,9 @@ def test_duration_lands_within_one_track(music, target):
     lengths = [e.track.duration for e in pl.entries]
     assert abs(sum(lengths) - target) <= max(lengths), (sum(lengths), lengths)
     assert not pl.warnings
-    walk = playlists.make_playlist(start=str(music / "Ada" / "song 03.flac"), end=str(music / "Bo" / "song 10.flac"),
-                                   duration=target)
+    walk = playlists.make_playlist(
+        start=str(music / "Ada" / "song 03.flac"), end=str(music / "Bo" / "song 10.flac"), duration=target
+    )
     assert abs(walk.duration - target) <= max(e.track.duration for e in walk.entries)
 
 
@@ -248,7 +260,7 @@ def test_auto_playlists_cover_the_library_without_overlap(music, tmp_path):
     assert len(files) == 3 and proc.stderr.count("wrote") == 3
     listed = []
     for f in files:
-        assert f.stem == playlists.slugify(f.read_text(encoding="utf-8").splitlines()[1][len("#PLAYLIST:"):])
+        assert f.stem == playlists.slugify(f.read_text(encoding="utf-8").splitlines()[1][len("#PLAYLIST:") :])
         entries = _parse_m3u8(f)
         assert entries
         listed += [os.path.normpath(os.path.join(folder, line)) for _, _, line in entries]

@@ -1,7 +1,7 @@
 import os
 from pathlib import Path
 
-from musictext.scan import ScanProblem, TrackFile, scan
+from musictext.library.scan import ScanProblem, TrackFile, scan
 
 
 def touch(p: Path, data: bytes = b"x") -> Path:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from musictext.errors import MusictextError
-from musictext.tagging import load_vocab
+from musictext.tags.tagging import load_vocab
 from tests.conftest import AUDIO
 from tests.test_cli_index_search import json_lines, mt
 
@@ -43,9 +43,7 @@ def tagged_library(tmp_path) -> Path:
 
 def test_vocab_file_format(tmp_path):
     f = tmp_path / "v.txt"
-    f.write_text(
-        "# my words\nrock\njazz = smooth jazz  # inline comment\n[mood]\nhappy\n\n[instrument]\npiano\nrock\n"
-    )
+    f.write_text("# my words\nrock\njazz = smooth jazz  # inline comment\n[mood]\nhappy\n\n[instrument]\npiano\nrock\n")
     terms = load_vocab(str(f))
     assert [(t.term, t.prompt, t.field) for t in terms] == [
         ("rock", "rock", "genre"),
@@ -62,17 +60,28 @@ def test_vocab_file_format(tmp_path):
 def test_scores_json_and_selection(tagged_library, tmp_path):
     vocab = tmp_path / "v.txt"
     vocab.write_text("piano\ndrums\nclassical\nrock\n")
-    rows = json_lines(mt("tag", "--vocab", str(vocab), "--json", "--scores").stdout)
+    proc = mt("tag", "--vocab", str(vocab), "--json", "--scores")
+    rows = json_lines(proc.stdout)
     assert len(rows) == len(FORMATS)
     for r in rows:
-        assert set(r["scores"]) == {"piano", "drums", "classical", "rock"}
-        assert all(0 <= v <= 1 for v in r["scores"].values())
+        # evidence: every term has some (tags, descriptors); a tag needs 0.5 of it, 3 is a cap
+        assert set(r["scores"]) == set(r["relative"]) == {"piano", "drums", "classical", "rock"}
+        assert all(0 <= v <= 1 for v in [*r["scores"].values(), *r["relative"].values()])
+        assert len(r["tags"]) <= 3 and all(t["score"] >= 0.5 for t in r["tags"])
+        assert [t["score"] for t in r["tags"]] == sorted((t["score"] for t in r["tags"]), reverse=True)
+        assert {t["tag"] for t in r["tags"]} == {k for k, v in r["scores"].items() if v >= 0.5}
+    untagged = sum(not r["tags"] for r in rows)
+    assert f"{untagged} of {len(FORMATS)} track(s) got no tag" in proc.stderr
+    # --relative: the library-relative view, a quota of K per track
+    rel = json_lines(mt("tag", "--vocab", str(vocab), "--json", "--scores", "--relative").stdout)
+    for r in rel:
         assert len(r["tags"]) == 3 and r["tags"][0]["score"] >= r["tags"][-1]["score"]
+        assert "relative" not in r
     one = json_lines(
-        mt("tag", "--vocab", str(vocab), "--json", "--top-k", "1", "--threshold", "0.999").stdout
+        mt("tag", "--vocab", str(vocab), "--json", "--relative", "--top-k", "1", "--threshold", "0.999").stdout
     )
     assert all(len(r["tags"]) <= 1 for r in one)
-    csv_out = mt("tag", "--vocab", str(vocab), "--csv", "-k", "1").stdout.splitlines()
+    csv_out = mt("tag", "--vocab", str(vocab), "--csv", "--relative", "-k", "1").stdout.splitlines()
     assert csv_out[0] == "path,tag,field,score" and len(csv_out) == 1 + len(FORMATS)
 
 
@@ -80,11 +89,11 @@ def test_dry_run_changes_nothing_then_write_then_undo(tagged_library, tmp_path):
     vocab = tmp_path / "v.txt"
     vocab.write_text("[genre]\npiano\nclassical\n[mood]\ncalm\n")
     before = {p.name: (digest(p), p.stat().st_mtime_ns) for p in tagged_library.iterdir()}
-    dry = mt("tag", "--vocab", str(vocab), "--dry-run", "-k", "3")
+    dry = mt("tag", "--vocab", str(vocab), "--dry-run", "--relative", "-k", "3")
     assert "dry run: nothing written" in dry.stderr and "genre:" in dry.stderr
     assert {p.name: (digest(p), p.stat().st_mtime_ns) for p in tagged_library.iterdir()} == before
 
-    wrote = mt("tag", "--vocab", str(vocab), "--write", "-k", "3")
+    wrote = mt("tag", "--vocab", str(vocab), "--write", "--relative", "-k", "3")
     assert f"{len(FORMATS)} written" in wrote.stderr
     import mutagen
 
@@ -118,7 +127,7 @@ def test_read_only_and_vanished_files_are_skipped(tagged_library, tmp_path):
     ro_hash = digest(ro)
     os.chmod(ro, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
     (tagged_library / "tone.ogg").unlink()
-    proc = mt("tag", "--vocab", str(vocab), "--write")
+    proc = mt("tag", "--vocab", str(vocab), "--write", "--relative")
     assert proc.returncode == 0
     lines = [line for line in proc.stderr.splitlines() if line.startswith("skipping ")]
     assert any("tone.flac" in line and "read-only" in line for line in lines)

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from musictext import tagfiles
 from musictext.errors import TagReadError, TagWriteError
+from musictext.tags import files as tagfiles
 
 AUDIO = Path(__file__).parent / "data" / "audio"
 FIXTURES = [
@@ -56,9 +56,7 @@ def _generate(path: Path) -> None:
         import mutagen
 
         audio = mutagen.File(path)
-        audio.tags.update(
-            {"artist": "Test Artist", "title": "Test Tone", "album": "Fixtures", "genre": "Test"}
-        )
+        audio.tags.update({"artist": "Test Artist", "title": "Test Tone", "album": "Fixtures", "genre": "Test"})
         audio.save()
         return
 
@@ -69,9 +67,7 @@ def _generate(path: Path) -> None:
     options = {"id3v2_version": "3" if path.name == "tone.mp3" else "4"} if fmt == "mp3" else {}
     with av.open(str(path), "w", format=fmt, options=options) as out:
         if path.suffix != ".wav":
-            out.metadata.update(
-                {"artist": "Test Artist", "title": "Test Tone", "album": "Fixtures", "genre": "Test"}
-            )
+            out.metadata.update({"artist": "Test Artist", "title": "Test Tone", "album": "Fixtures", "genre": "Test"})
         stream = out.add_stream(codec, rate=rate, layout="mono")
         frame = av.AudioFrame.from_ndarray(pcm[None, :], format=sample_fmt.rstrip("p"), layout="mono")
         frame.sample_rate = rate
@@ -346,7 +342,7 @@ def test_read_only_fields_cannot_be_written(copy_fixture):
 
 WRITER = """
 import os, signal, sys
-from musictext import tagfiles
+from musictext.tags import files as tagfiles
 if sys.argv[2] == "kill-before-replace":
     os.replace = lambda *a: os.kill(os.getpid(), signal.SIGKILL)
 print("ready", flush=True)
@@ -375,7 +371,7 @@ def test_kill_right_before_replace_leaves_old_file_and_an_orphan(copy_fixture):
     proc.communicate("go\n", timeout=30)
     assert proc.returncode == -signal.SIGKILL
     assert path.read_bytes() == before
-    orphan = tagfiles._temp_path(path)
+    [orphan] = tagfiles.leftover_paths(path.parent, path.name)
     assert orphan.exists()  # the documented orphan: removed by the next write
     tagfiles.write(path, {"mood": ["tense"]})
     assert not orphan.exists()

@@ -5,6 +5,7 @@ No torch: the reference embeddings were stored by models/convert_minilm.py.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import pytest
 pytest.importorskip("onnxruntime")
 pytest.importorskip("tokenizers")
 
-from musictext.text_model import TextEncoder  # noqa: E402
+from musictext.model.text import TextEncoder  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 BUNDLE = ROOT / "models" / "musicnn-minilm"
@@ -40,20 +41,22 @@ def test_module_does_not_import_heavy_libraries():
     import subprocess
 
     code = (
-        "import sys, musictext; before=set(sys.modules); import musictext.text_model; "
+        "import sys, musictext; before=set(sys.modules); import musictext.model.text; "
         "new=set(sys.modules)-before; "
         "print(','.join(x for x in ('torch','onnxruntime','tokenizers') if x in new))"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout.strip()
-    assert out == "", f"musictext.text_model imported at module load: {out}"
+    assert out == "", f"musictext.model.text imported at module load: {out}"
 
 
-def test_session_is_lazy():
+def test_session_is_lazy(monkeypatch):
     enc = TextEncoder(ONNX, TOKENIZER)
     assert enc._session is None and enc._tokenizer is None
-    assert enc.threads >= 1
+    for cores, threads in ((1, 1), (2, 2), (16, 2), (None, 1)):  # two threads at most, one when unknown
+        monkeypatch.setattr(os, "cpu_count", lambda c=cores: c)
+        assert TextEncoder(ONNX, TOKENIZER).threads == threads
 
 
 def test_matches_sentence_transformers(encoder, reference):
@@ -118,3 +121,53 @@ def test_cache_and_order(encoder):
 def test_rejects_non_strings(encoder):
     with pytest.raises(TypeError):
         encoder.encode([None])
+
+
+# --- the fast-loading copy (weights beside the graph, mapped by onnxruntime) ---------------------
+
+
+def _sha() -> str:
+    from musictext.model.bundle import sha256_file
+
+    return sha256_file(ONNX)
+
+
+def test_fast_copy_gives_bit_identical_vectors_and_is_remade_when_altered(tmp_path, reference, monkeypatch):
+    texts, _ = reference
+    monkeypatch.setenv("MUSICTEXT_MODEL_CACHE", str(tmp_path / "copies"))
+    sha = _sha()
+    plain = TextEncoder(ONNX, TOKENIZER, threads=2).encode(texts)
+    fast = TextEncoder(ONNX, TOKENIZER, threads=2, sha256=sha)
+    np.testing.assert_array_equal(fast.encode(texts), plain)
+    copies = [d for d in (tmp_path / "copies").iterdir() if d.name.startswith("onnx-")]
+    assert len(copies) == 1 and (copies[0] / "model.onnx.data").stat().st_size > 80e6
+    assert (copies[0] / "model.onnx").stat().st_size < 1e6  # the graph alone: weights are beside it
+    # Alter the copy's weights: it is found out by its checksum and made again, never used.
+    with open(copies[0] / "model.onnx.data", "r+b") as fh:
+        fh.seek(4096)
+        fh.write(b"\x7f" * 64)
+    from musictext.model import bundle
+
+    bundle._verified.clear()
+    again = TextEncoder(ONNX, TOKENIZER, threads=2, sha256=sha)
+    np.testing.assert_array_equal(again.encode(texts), plain)
+    import json
+
+    from musictext.model.bundle import sha256_file
+
+    recorded = json.loads((copies[0] / "files.json").read_text())
+    assert sha256_file(copies[0] / "model.onnx.data") == recorded["model.onnx.data"]  # made again
+
+
+def test_fast_copy_needs_a_writable_data_folder(tmp_path, monkeypatch):
+    from musictext.model.runtime import fast_copy
+
+    monkeypatch.setenv("MUSICTEXT_HOME", str(tmp_path / "missing"))  # caches never create the data folder
+    monkeypatch.delenv("MUSICTEXT_MODEL_CACHE", raising=False)
+    assert fast_copy(ONNX, _sha()) == ONNX
+    assert not (tmp_path / "missing").exists()
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("MUSICTEXT_HOME", str(home))  # by default the copy lives in the data folder's cache
+    copy = fast_copy(ONNX, _sha())
+    assert copy != ONNX and copy.is_relative_to(home / "cache")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +15,7 @@ import pytest
 import soundfile as sf
 
 from musictext.evaluation import average_precision, retrieval_metrics, roc_auc, tag_metrics
-from musictext.train.pairs import Pair, caption_variants, exclusive_tags, read_pairs, swapped_negatives
+from musictext.pairs import Pair, caption_variants, exclusive_tags, read_pairs, swapped_negatives
 from tests.conftest import SR, tone
 from tests.test_cli_index_search import json_lines, last_json, mt
 
@@ -25,11 +26,13 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_retrieval_metrics_on_hand_computed_rankings():
-    scores = np.array([
-        [0.9, 0.8, 0.1, 0.0],  # relevant: item 0 -> rank 1
-        [0.9, 0.8, 0.7, 0.1],  # relevant: items 2, 3 -> first at rank 3
-        [0.1, 0.2, 0.3, 0.4],  # relevant: item 1 -> order 3,2,1,0 -> rank 3
-    ])
+    scores = np.array(
+        [
+            [0.9, 0.8, 0.1, 0.0],  # relevant: item 0 -> rank 1
+            [0.9, 0.8, 0.7, 0.1],  # relevant: items 2, 3 -> first at rank 3
+            [0.1, 0.2, 0.3, 0.4],  # relevant: item 1 -> order 3,2,1,0 -> rank 3
+        ]
+    )
     relevant = np.array([[1, 0, 0, 0], [0, 0, 1, 1], [0, 1, 0, 0]], bool)
     m = retrieval_metrics(scores, relevant)
     assert m["r@1"] == pytest.approx(1 / 3)
@@ -57,7 +60,8 @@ def test_roc_auc_and_average_precision_by_hand():
 
 def test_read_pairs_jsonl_and_csv(tmp_path):
     (tmp_path / "p.jsonl").write_text(
-        '{"audio": "a.wav", "text": "a calm  piano piece"}\n\n{"audio": "/x/b.flac", "tags": ["Organ", "slow"]}\n')
+        '{"audio": "a.wav", "text": "a calm  piano piece"}\n\n{"audio": "/x/b.flac", "tags": ["Organ", "slow"]}\n'
+    )
     (tmp_path / "p.csv").write_text('audio,text,tags\nsub/c.mp3,,"minor; organ"\n')
     j = read_pairs(tmp_path / "p.jsonl")
     assert j[0] == Pair(str(tmp_path / "a.wav"), "a calm piano piece", ())
@@ -102,7 +106,7 @@ def _head(torch, x, tag_vecs, hidden=0):
 
 def test_untrained_head_is_the_zero_shot_head():
     torch = pytest.importorskip("torch")
-    from musictext.textspace import joint_vectors
+    from musictext.model.textspace import joint_vectors
 
     x, tag_vecs, _ = _toy(torch)
     head = _head(torch, x, tag_vecs, hidden=8).eval()
@@ -145,8 +149,8 @@ def test_losses_decrease_on_a_toy_problem(loss):
 @pytest.mark.parametrize("hidden", [0, 16])
 def test_exported_head_matches_torch(tmp_path, hidden):
     torch = pytest.importorskip("torch")
-    from musictext.runtime import make_session
-    from musictext.train.trainer import export_onnx, verify_onnx
+    from musictext.model.runtime import make_session
+    from musictext.train.export import export_onnx, verify_onnx
 
     x, tag_vecs, _ = _toy(torch)
     head = _head(torch, x, tag_vecs, hidden=hidden)
@@ -200,9 +204,14 @@ def test_resume_continues_exactly_where_it_stopped(tmp_path):
 
 def test_train_end_to_end_then_index_search_and_eval(library, tmp_path):
     mt("index", str(library))
-    tags = {"low hum.wav": ["calm", "drone"], "chord.flac": ["calm", "major", "chord"],
-            "clicks.wav": ["busy", "percussive"], "noise.flac": ["noise", "harsh"],
-            "tone.mp3": ["calm", "tone"], "tone.ogg": ["calm", "tone"]}
+    tags = {
+        "low hum.wav": ["calm", "drone"],
+        "chord.flac": ["calm", "major", "chord"],
+        "clicks.wav": ["busy", "percussive"],
+        "noise.flac": ["noise", "harsh"],
+        "tone.mp3": ["calm", "tone"],
+        "tone.ogg": ["calm", "tone"],
+    }
     rows = [{"audio": str(p), "tags": tags[p.name]} for p in sorted(library.rglob("*")) if p.name in tags]
     outside = tmp_path / "outside.wav"  # not in the library: analysed on the fly and cached
     sf.write(outside, tone(5, (330.0,), seed=9, clicks_per_s=6), SR)
@@ -217,8 +226,20 @@ def test_train_end_to_end_then_index_search_and_eval(library, tmp_path):
     folder = Path(report["path"])
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["kind"] == "trained" and manifest["scoring"] == "joint"
-    assert manifest["base"].startswith("musicnn-minilm@") and {"head", "text", "tokenizer"} <= set(manifest["files"])
+    assert manifest["base"].startswith("musicnn-minilm@") and "head" in manifest["files"]
+    # the base's text tower is referenced by checksum, not copied: the folder holds a few KB
+    assert not {"text", "tokenizer"} & set(manifest["files"]) and set(manifest["base_files"]) == {"text", "tokenizer"}
+    assert sum(f.stat().st_size for f in folder.iterdir()) < 2_000_000
     assert (folder / "MODEL_CARD.md").is_file() and manifest["validation"]["zero_shot"] is not None
+    # tiny data: plain warnings with the numbers, and a blend that falls back to the base where it cannot tell
+    assert any("only 7 pairs (fewer than 50)" in w for w in report["warnings"])
+    assert any("only 1 validation file(s)" in w for w in report["warnings"])
+    assert any("too few to learn or to check" in w for w in report["warnings"])
+    assert manifest["blend"]["default"] == "base" and manifest["warnings"] == report["warnings"]
+    assert "warning: only 7 pairs" in proc.stderr
+    # words the base does not know became learned concepts of the new bundle
+    assert "calm" not in report["new_concepts"] and "busy" in report["new_concepts"]
+    assert any(c["name"] == "busy" and c["source"] == "your captions" for c in manifest["learned_concepts"])
     listed = json_lines(mt("models", "list", "--json").stdout)
     assert any(m["name"] == "mine" and "trained" in m["kind"] for m in listed)
     assert "ok" in mt("models", "verify", "mine").stdout
@@ -228,31 +249,138 @@ def test_train_end_to_end_then_index_search_and_eval(library, tmp_path):
     assert last_json(again.stdout)["unchanged"] == 6 and last_json(again.stdout)["indexed"] == 0
     assert "re-projecting 6 stored track(s)" in again.stderr
     hits = json_lines(mt("search", "busy percussive", "--model", "mine", "--json", "-n", "6").stdout)
-    assert len(hits) == 6 and hits[0]["score"] >= hits[-1]["score"]
+    assert [h["rank"] for h in hits] == list(range(1, 7))
+    assert {Path(h["path"]) for h in hits} == {p for p in library.rglob("*") if p.is_file()}
 
-    evals = json_lines(mt("eval", "--pairs", str(pairs), "--model", "musicnn-minilm", "--model", "mine", "--tags",
-                          "--json").stdout)
+    concepts = json_lines(mt("models", "concepts", "mine", "--learned", "--json").stdout)
+    assert any(c["name"] == "busy" and c["sources"] == ["learned"] for c in concepts)
+    explained = mt("search", "busy clicks", "--model", "mine", "--explain", "-n", "2")
+    assert "busy" in explained.stdout + explained.stderr  # --explain names the new concept
+
+    evals = json_lines(
+        mt("eval", "--pairs", str(pairs), "--model", "musicnn-minilm", "--model", "mine", "--tags", "--json").stdout
+    )
     assert [e["model"] for e in evals] == ["musicnn-minilm", "mine"]
     for e in evals:
         assert {"r@1", "r@5", "r@10", "median_rank", "map@10", "macro_roc_auc", "macro_pr_auc"} <= set(e)
         assert 0 <= e["r@1"] <= e["r@5"] <= e["r@10"] <= 1 and e["skipped_pairs"] == 1  # outside file: not indexed
+    # where the blend fell back to the base (every caption here), the trained model ranks exactly as the base
+    assert evals[0]["map@10"] == evals[1]["map@10"] and evals[0]["r@1"] == evals[1]["r@1"]
+    for word in ("calm", "major"):  # base words on too few validation files to judge: the base's scores
+        assert evals[1]["per_tag"][word] == evals[0]["per_tag"][word]
+    # --explain of a fallen-back query: each line measured where it was scored (the base's joint space too)
+    joint_lines = 0
+    for query in ("sunny beach day", "calm day", "a low hum", "soft glow", "quiet humming machine"):
+        ours, base = (
+            json_lines(mt("search", query, "--model", m, "--explain", "--json", "-n", "4").stdout)
+            for m in ("mine", "musicnn-minilm")
+        )
+        assert [r["why"] for r in ours] == [r["why"] for r in base], query
+        joint_lines += sum("joint space" in w["concept"] for r in base for w in r["why"])
+    assert joint_lines, "no query above reached the joint space: choose other words"
     # the second run finds the outside file's features in the cache: nothing is analysed again
     again = mt("train", "--name", "mine", "--pairs", str(pairs), "--epochs", "1", "--batch-size", "4")
     assert "not in the library" not in again.stderr and again.stdout.strip() == str(folder)
+    assert "held-out R@10 1.000 before and after: too few validation files to tell" in again.stderr
+    assert "keep the base model's scores" in again.stderr or "too few validation files to judge" in again.stderr
+
+    # the data folder moves: the trained bundle still finds its base's text tower (by name, not path)
+    moved = tmp_path / "moved-home"
+    shutil.copytree(os.environ["MUSICTEXT_HOME"], moved, symlinks=True)
+    env = os.environ | {"MUSICTEXT_HOME": str(moved)}
+    shutil.rmtree(os.environ["MUSICTEXT_HOME"])
+    assert len(json_lines(mt("search", "busy percussive", "--model", "mine", "--json", env=env).stdout)) == 6
+    assert "ok" in mt("models", "verify", "mine", env=env).stdout
+
+    # a missing base model: one line, no traceback
+    manifest_path = moved / "models" / "mine" / "manifest.json"
+    data = json.loads(manifest_path.read_text())
+    manifest_path.write_text(json.dumps(data | {"base": "gone-model@1.0+p1"}))
+    for args in (("search", "busy", "--model", "mine"), ("models", "verify", "mine")):
+        proc = mt(*args, check=False, env=env)
+        assert proc.returncode != 0 and "Traceback" not in proc.stderr, proc.stderr
+        assert "trained on gone-model, which is not installed" in proc.stderr, proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
 
 
 def test_missing_torch_is_one_clear_line(tmp_path):
-    code = ("import sys; sys.modules['torch'] = None; from musictext.cli.app import main; "
-            "sys.argv = ['musictext', 'train', '--name', 'x', '--pairs', 'p.jsonl']; main()")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
-                          env=os.environ.copy())
+    code = (
+        "import sys; sys.modules['torch'] = None; from musictext.cli.app import main; "
+        "sys.argv = ['musictext', 'train', '--name', 'x', '--pairs', 'p.jsonl']; main()"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=os.environ.copy())
     assert proc.returncode == 1
     assert 'pip install "musictext[train]"' in proc.stderr and "torch==2.13.0" in proc.stderr
     assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
 
 
 def test_cli_start_up_does_not_import_torch():
-    code = ("import sys; import musictext.cli.app, musictext.cli.train, musictext.cli.eval, musictext.evaluation, "
-            "musictext.train.project, musictext.train.pairs; print('torch' in sys.modules)")
+    code = (
+        "import sys; import musictext.cli.app, musictext.cli.train, musictext.cli.eval, musictext.evaluation, "
+        "musictext.model.heads, musictext.pairs; print('torch' in sys.modules)"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert proc.stdout.strip() == "False"
+
+
+# Choosing the blend, learned concepts (numpy only, tiny arrays) -----------------------------------
+
+
+class _FakeView:
+    """Stands in for a Library view: fixed concept and joint scores per query."""
+
+    def __init__(self, concept: dict, joint: dict | None = None):
+        self.concept, self.joint = concept, joint or concept
+
+    def text_scores(self, query, rows):
+        return self.concept[query], None, {}
+
+    def blended_scores(self, query, rows, share):
+        return (1 - share) * self.concept[query] + share * self.joint[query], None, {}
+
+
+def test_blend_falls_back_to_the_base_unless_training_robustly_helps():
+    from musictext.train import blend
+
+    rng = np.random.default_rng(0)
+    n = 60
+    y = np.zeros(n, bool)
+    y[:20] = True
+    noise = rng.normal(size=n)
+    good = y * 2.0 + 0.3 * noise  # separates the word
+    weak = y * 0.3 + noise  # barely does
+    base = _FakeView({"organ": weak, "piano": good, "rare": noise})
+    trained = _FakeView({"organ": weak, "piano": good, "rare": noise}, {"organ": good, "piano": weak, "rare": good})
+    labels = np.stack([y, y, np.eye(n, dtype=bool)[0]], axis=1)  # "rare" is on one file only
+    rows = np.arange(n)
+    words = blend.choose_words(trained, base, ["organ", "piano", "rare"], labels, rows, learned={})
+    by = {w.word: w for w in words}
+    assert by["organ"].rule == 1.0 and by["organ"].auc > by["organ"].base_auc + 0.2  # the joint space helps
+    assert by["piano"].rule == "base" and by["piano"].auc == by["piano"].base_auc  # it does not: the base stays
+    assert by["rare"].rule == "base" and by["rare"].base_auc is None  # too few files to tell
+    # a tie or a gain smaller than MIN_GAIN is no reason to leave the base
+    assert not blend.robustly_better(y, good, good) and not blend.robustly_better(y, good + 1e-3 * noise, good)
+    assert blend.robustly_better(y, good, weak)
+    manifest = blend.blend_manifest("base", words)
+    assert manifest["default"] == "base" and manifest["words"] == {"organ": 1.0}
+
+
+def test_learned_probes_rank_a_word_out_of_fold_and_keep_their_log_odds():
+    from musictext.train import learned as lc
+
+    rng = np.random.default_rng(1)
+    n, tags, d = 80, 5, 12
+    probs = rng.uniform(0.01, 0.99, (n, tags))
+    pooled = rng.normal(size=(n, d))
+    labels = np.stack([pooled[:, 0] > 0.5, pooled[:, 1] + pooled[:, 2] > 0], axis=1)
+    oof, lam = lc.out_of_fold(["a", "b"], labels, probs, pooled, seed=0)
+    assert lam in lc.LAMBDAS and oof.shape == (n, 2)
+    assert all(roc_auc(labels[:, j], oof[:, j]) > 0.85 for j in range(2))
+    probes = lc.fit_words(["a", "b"], labels, probs, pooled, np.arange(n), lam)
+    assert probes.weight.shape == (2, tags + d) and probes.train_files == [int(v) for v in labels.sum(0)]
+    p = 1 / (1 + np.exp(-lc.logits(probes, probs, pooled)))  # calibrated: probabilities track the labels
+    assert p[labels].mean() > 0.6 > 0.4 > p[~labels].mean()
+    assert probes.subset([1]).names == ["b"]
+    # words: tags as given, else the content words and two-word runs of a caption
+    words = lc.file_words([Pair("/x", "a slow accordion piece at 90 bpm", ()), Pair("/y", None, ("Organ", "slow"))])
+    assert words == {"/x": {"slow", "accordion", "slow accordion", "bpm"}, "/y": {"organ", "slow"}}

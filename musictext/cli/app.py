@@ -7,8 +7,8 @@ import sys
 import typer
 
 from musictext import __version__
+from musictext.cli import completions, duplicates, index, models, playlist, search, serve, status, tag, train
 from musictext.cli import eval as evalcmd
-from musictext.cli import index, models, playlist, search, status, tag, train
 from musictext.errors import ExitCode, MusictextError
 
 app = typer.Typer(
@@ -30,45 +30,101 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def main_options(
-    version: bool = typer.Option(False, "--version", "-V", callback=_version, is_eager=True,
-                                 help="Show the version and exit."),
+    version: bool = typer.Option(
+        False, "--version", "-V", callback=_version, is_eager=True, help="Show the version and exit."
+    ),
 ) -> None:
     """musictext: describe the music you want; it finds it in your library."""
 
 
 app.command("index")(index.index_command)
-app.command("search")(search.search_command)
+app.command("search", cls=search.QueryCommand)(search.search_command)
 app.command("similar")(search.similar_command)
 app.command("tag")(tag.tag_command)
-app.command("playlist")(playlist.playlist_command)
+app.command("playlist", cls=search.QueryCommand)(playlist.playlist_command)
 app.command("status")(status.status_command)
+app.command("duplicates")(duplicates.duplicates_command)
 app.command("train")(train.train_command)
 app.command("eval")(evalcmd.eval_command)
+app.command("serve")(serve.serve_command)
 app.add_typer(models.app, name="models")
+app.add_typer(completions.app, name="completions")
+
+
+def _terminate(signum, frame) -> None:
+    """SIGTERM unwinds like Ctrl-C (worker pools stop, the lock is released), then exits 143."""
+    raise _Terminated()
+
+
+class _Terminated(BaseException):
+    pass
+
+
+def _fail(message: str, code: int) -> None:
+    from musictext.cli.output import error
+
+    error(message)
+    sys.exit(code)
+
+
+def _interrupted(code: int = ExitCode.INTERRUPTED) -> None:
+    sys.stderr.write("musictext: interrupted\n")
+    sys.stderr.flush()
+    sys.exit(code)
 
 
 def main() -> None:
     """Entry point: run the app and turn every MusictextError into one line and an exit code."""
+    import signal
+
+    signal.signal(signal.SIGTERM, _terminate)
     try:
-        app(standalone_mode=False)
+        _run()
+    finally:
+        _report_skipped_bundles()
+
+
+def _report_skipped_bundles() -> None:
+    from musictext.model.bundle import skipped_bundles
+
+    if skipped_bundles:
+        from musictext.cli.output import warn
+
+        for path, reason in skipped_bundles.items():
+            warn(f"skipping model bundle {path}: {reason}")
+
+
+def _run() -> None:
+    import signal
+
+    try:
+        rv = app(standalone_mode=False)
     except MusictextError as exc:
-        from rich.markup import escape
-
-        from musictext.cli.output import err
-
-        err.print(f"[red]musictext: error:[/] {escape(str(exc))}", markup=True, highlight=False)
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        sys.exit(ExitCode.INTERRUPTED)
+        _fail(str(exc), exc.exit_code)
+    except (KeyboardInterrupt, typer.Abort):
+        _interrupted()
+    except _Terminated:
+        _interrupted(128 + signal.SIGTERM)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except typer.Abort:
-        sys.exit(ExitCode.INTERRUPTED)
     except SystemExit:
         raise
     except Exception as exc:
         # Usage errors (Typer may vendor its own click, so recognise them by shape).
         if hasattr(exc, "show") and isinstance(getattr(exc, "exit_code", None), int):
             exc.show()
+            if "No such option" in str(getattr(exc, "format_message", lambda: "")()):
+                sys.stderr.write("Hint: words that start with '-' go after '--': musictext search -- '-vocals jazz'\n")
             sys.exit(exc.exit_code)
+        import sqlite3
+
+        if isinstance(exc, sqlite3.Error):  # the store wraps what it can; this is the last line
+            _fail(f"library database error: {exc}", ExitCode.ERROR)
+        if isinstance(exc, OSError) and exc.strerror:
+            _fail(f"{exc.filename + ': ' if exc.filename else ''}{exc.strerror}", ExitCode.ERROR)
         raise
+    # In standalone_mode=False Typer turns Ctrl-C into a returned 130 (and an explicit Exit into its code).
+    if rv == ExitCode.INTERRUPTED:
+        _interrupted()
+    if isinstance(rv, int) and rv:
+        sys.exit(rv)

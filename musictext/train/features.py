@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
-from musictext.bundle import Bundle
-
-# Measured descriptors fed to the head (the key's pitch class is categorical and left out).
-DESCRIPTORS = ("bpm", "onset_rate", "major", "loudness", "brightness", "percussive")
+from musictext.atomic import atomic_path
+from musictext.model.bundle import Bundle, model_filename
+from musictext.model.heads import DESCRIPTORS, descriptor_matrix, head_inputs
+from musictext.progress import Reporter
 
 
 @dataclass
@@ -36,27 +35,12 @@ class FeatureTable:
         return head_inputs(self.probs, self.pooled, self.descriptors, fill)
 
 
-def descriptor_matrix(desc: dict[str, np.ndarray], n: int) -> np.ndarray:
-    if not desc:
-        return np.full((n, len(DESCRIPTORS)), np.nan, np.float32)
-    return np.stack([np.asarray(desc[k], np.float32) for k in DESCRIPTORS], axis=1)
-
-
-def head_inputs(probs: np.ndarray, pooled: np.ndarray, descriptors: np.ndarray,
-                fill: np.ndarray | None = None) -> np.ndarray:
-    d = np.array(descriptors, np.float32, copy=True)
-    fill = np.zeros(d.shape[1], np.float32) if fill is None else np.asarray(fill, np.float32)
-    bad = ~np.isfinite(d)
-    d[bad] = np.broadcast_to(fill, d.shape)[bad]
-    return np.concatenate([probs, pooled, d], axis=1).astype(np.float32)
-
-
 def _cache_file(audio_model: str):
     from musictext.config import home
 
     folder = home() / "cache"
     folder.mkdir(parents=True, exist_ok=True)
-    safe = audio_model.replace("/", "_").replace("@", "_").replace("+", "_")
+    safe = model_filename(audio_model)
     return folder / f"train-features-{safe}.npz"
 
 
@@ -64,8 +48,9 @@ def _load_cache(path) -> dict[str, tuple]:
     try:
         with np.load(path, allow_pickle=False) as data:
             keys = json.loads(str(data["keys"]))
-            return {k[0]: (k[1], k[2], data["probs"][i], data["pooled"][i], data["desc"][i])
-                    for i, k in enumerate(keys)}
+            return {
+                k[0]: (k[1], k[2], data["probs"][i], data["pooled"][i], data["desc"][i]) for i, k in enumerate(keys)
+            }
     except (OSError, ValueError, KeyError):
         return {}
 
@@ -74,21 +59,31 @@ def _save_cache(path, cache: dict[str, tuple]) -> None:
     if not cache:
         return
     keys = [[p, v[0], v[1]] for p, v in cache.items()]
-    tmp = path.with_suffix(".tmp.npz")
     try:
-        np.savez(tmp, keys=json.dumps(keys), probs=np.stack([v[2] for v in cache.values()]),
-                 pooled=np.stack([v[3] for v in cache.values()]), desc=np.stack([v[4] for v in cache.values()]))
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            np.savez(
+                tmp,
+                keys=json.dumps(keys),
+                probs=np.stack([v[2] for v in cache.values()]),
+                pooled=np.stack([v[3] for v in cache.values()]),
+                desc=np.stack([v[4] for v in cache.values()]),
+            )
     except OSError:
         pass
 
 
-def gather_features(paths: list[str], base: Bundle, skip: Callable[[str, str], None],
-                    note: Callable[[str], None] = lambda m: None, jobs: int | None = None) -> FeatureTable:
+def gather_features(
+    paths: list[str],
+    base: Bundle,
+    reporter: Reporter,
+    jobs: int | None = None,
+) -> FeatureTable:
     """Features of ``paths`` under ``base``'s audio tower; files that cannot be read are skipped
-    (reported through ``skip``) and left out of the table."""
+    (reported through ``reporter.skip``) and left out of the table."""
     from musictext.config import db_path
-    from musictext.store import Store
+    from musictext.library.store import Store
+
+    skip, note = reporter.skip, reporter.note
 
     wanted = list(dict.fromkeys(paths))
     found: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
@@ -124,8 +119,9 @@ def gather_features(paths: list[str], base: Bundle, skip: Callable[[str, str], N
             _save_cache(cache_path, cache)
     kept = [p for p in wanted if p in found]
     if not kept:
-        return FeatureTable([], np.zeros((0, 0), np.float32), np.zeros((0, 0), np.float32),
-                            np.zeros((0, len(DESCRIPTORS)), np.float32))
+        return FeatureTable(
+            [], np.zeros((0, 0), np.float32), np.zeros((0, 0), np.float32), np.zeros((0, len(DESCRIPTORS)), np.float32)
+        )
     return FeatureTable(
         kept,
         np.stack([found[p][0] for p in kept]).astype(np.float32),
@@ -136,20 +132,20 @@ def gather_features(paths: list[str], base: Bundle, skip: Callable[[str, str], N
 
 def _analyse(todo, base: Bundle, cache: dict, skip, note, jobs) -> dict:
     """Analyse files outside the library the way `index` does, in worker processes."""
-    from musictext.indexer import DEFAULT_BUDGET, _analyse_all
-    from musictext.runtime import choose_device
-    from musictext.scan import TrackFile
+    from musictext.audio.tower import analyse_all
+    from musictext.library.index import DEFAULT_BUDGET
+    from musictext.model.runtime import choose_device
 
     note(f"analysing {len(todo)} file(s) that are not in the library")
     stats = {p: (size, mtime) for p, size, mtime in todo}
-    files = [TrackFile(p, size, mtime) for p, size, mtime in todo]
     out = {}
-    for path, feats, reason in _analyse_all(base, choose_device("cpu").providers, DEFAULT_BUDGET, files, jobs):
+    for path, feats, reason in analyse_all(base, choose_device("cpu").providers, DEFAULT_BUDGET, list(stats), jobs):
         if feats is None:
             skip(path, reason or "cannot analyse")
             continue
-        desc = np.array([np.nan if feats.descriptors.get(k) is None else feats.descriptors[k] for k in DESCRIPTORS],
-                        np.float32)
+        desc = np.array(
+            [np.nan if feats.descriptors.get(k) is None else feats.descriptors[k] for k in DESCRIPTORS], np.float32
+        )
         out[path] = (feats.probs.astype(np.float32), feats.pooled.astype(np.float32), desc)
         cache[path] = (*stats[path], *out[path])
     return out

@@ -25,8 +25,15 @@ def _unit(v: torch.Tensor) -> torch.Tensor:
 
 
 class JointHead(nn.Module):
-    def __init__(self, tag_vecs: torch.Tensor, feature_mean: torch.Tensor, feature_std: torch.Tensor,
-                 hidden: int = 0, dropout: float = 0.2, undropped: int = 0):
+    def __init__(
+        self,
+        tag_vecs: torch.Tensor,
+        feature_mean: torch.Tensor,
+        feature_std: torch.Tensor,
+        hidden: int = 0,
+        dropout: float = 0.2,
+        undropped: int = 0,
+    ):
         super().__init__()
         self.undropped = undropped  # last columns (the few measured descriptors) kept out of feature dropout
         self.n_tags, dim = tag_vecs.shape
@@ -71,7 +78,7 @@ class JointHead(nn.Module):
 class TextAdapter(nn.Module):
     """A small residual map on the frozen text vectors: normalize(t + A t), A starting at zero."""
 
-    def __init__(self, dim: int = 384):
+    def __init__(self, dim: int):
         super().__init__()
         self.linear = nn.Linear(dim, dim)
         nn.init.zeros_(self.linear.weight)
@@ -85,8 +92,14 @@ def _masked_logsumexp(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return torch.logsumexp(x.masked_fill(~mask, -1e4), dim=1)
 
 
-def infonce_loss(audio: torch.Tensor, text: torch.Tensor, positives: torch.Tensor, logit_scale: torch.Tensor,
-                 neg_text: torch.Tensor | None = None, neg_mask: torch.Tensor | None = None) -> torch.Tensor:
+def infonce_loss(
+    audio: torch.Tensor,
+    text: torch.Tensor,
+    positives: torch.Tensor,
+    logit_scale: torch.Tensor,
+    neg_text: torch.Tensor | None = None,
+    neg_mask: torch.Tensor | None = None,
+) -> torch.Tensor:
     """Symmetric multimodal InfoNCE over all in-batch negatives, with a learnable temperature.
 
     ``positives[i, j]`` marks pairs that describe the same thing (same caption or same file), so a
@@ -108,8 +121,14 @@ def infonce_loss(audio: torch.Tensor, text: torch.Tensor, positives: torch.Tenso
     return 0.5 * (a2t.mean() + t2a.mean())
 
 
-def triplet_loss(audio: torch.Tensor, text: torch.Tensor, positives: torch.Tensor, margin: float,
-                 neg_text: torch.Tensor | None = None, neg_mask: torch.Tensor | None = None) -> torch.Tensor:
+def triplet_loss(
+    audio: torch.Tensor,
+    text: torch.Tensor,
+    positives: torch.Tensor,
+    margin: float,
+    neg_text: torch.Tensor | None = None,
+    neg_mask: torch.Tensor | None = None,
+) -> torch.Tensor:
     """max(0, δ − f(a)·g(t⁺) + f(a)·g(t⁻)) with the hardest in-batch negative in both directions
     (VSE++), the swapped-caption negatives competing for the audio side's hardest."""
     sims = audio @ text.T

@@ -11,29 +11,27 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import os
 import random
 import re
-import shutil
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 
-from musictext import __version__
-from musictext.bundle import MANIFEST, Bundle, get_bundle, sha256_file
+from musictext.atomic import atomic_path
 from musictext.errors import DependencyError, LibraryBusyError, ModelError, MusictextError, NotFoundError
-from musictext.evaluation import retrieval_metrics
+from musictext.evaluation import retrieval_metrics, roc_auc
+from musictext.model.bundle import Bundle, get_bundle
+from musictext.pairs import Pair, caption_variants, exclusive_tags, library_pairs, read_pairs, swapped_negatives
+from musictext.progress import SilentProgress, TrainProgress
 from musictext.train import require_torch
+from musictext.train.export import finish_bundle, stage_bundle
 from musictext.train.features import DESCRIPTORS, FeatureTable, gather_features
-from musictext.train.pairs import Pair, caption_variants, exclusive_tags, library_pairs, read_pairs, swapped_negatives
 
 LOSSES = ("infonce", "triplet")
 CHECKPOINT = "checkpoint.pt"
-ONNX_TOLERANCE = 1e-5
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
@@ -94,23 +92,15 @@ class TrainReport:
     device: str
     projected: int | None = None
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    blend: dict = field(default_factory=dict)  # what the validation files chose (musictext.train.blend)
+    words: list[dict] = field(default_factory=list)  # per caption word: rule, validation ROC-AUC before/after
+    new_concepts: list[str] = field(default_factory=list)
+    refined_concepts: list[str] = field(default_factory=list)  # base concepts that gained a learned column
+    head_only: dict | None = None  # the head's own joint-space metrics at its best epoch
 
     def as_json(self) -> dict:
         return asdict(self)
-
-
-class TrainProgress(Protocol):
-    def start(self, epochs: int, done: int) -> None: ...
-    def epoch(self, stats: EpochStats) -> None: ...
-    def skip(self, path: str, reason: str) -> None: ...
-    def note(self, message: str) -> None: ...
-
-
-class SilentTrainProgress:
-    def start(self, epochs: int, done: int) -> None: ...
-    def epoch(self, stats: EpochStats) -> None: ...
-    def skip(self, path: str, reason: str) -> None: ...
-    def note(self, message: str) -> None: ...
 
 
 @dataclass
@@ -130,6 +120,7 @@ class TrainingData:
     val_queries: np.ndarray  # [val captions] text index
     val_relevant: np.ndarray  # [val captions, val files] bool
     n_pairs: int
+    val_captions: list[str] = field(default_factory=list)
 
 
 def config_fingerprint(config: TrainConfig, pairs_digest: str) -> dict:
@@ -147,7 +138,7 @@ def checkpoint_dir(name: str) -> Path:
 def _check_name(name: str) -> None:
     if not NAME_RE.match(name or ""):
         raise MusictextError(f"--name {name!r}: use letters, digits, '.', '_' or '-' (up to 64)")
-    from musictext.bundle import list_bundles
+    from musictext.model.bundle import list_bundles
 
     for b in list_bundles():
         if b.name == name and b.builtin:
@@ -161,11 +152,11 @@ def _load_pairs(config: TrainConfig) -> tuple[list[Pair], str]:
         pairs += read_pairs(config.pairs)
     if config.from_library:
         from musictext.config import db_path
-        from musictext.store import Store
+        from musictext.library.store import Store
 
         with Store(db_path(), readonly=True) as store:
-            rows = store.conn.execute("SELECT path, tags_json FROM tracks ORDER BY path").fetchall()
-        found = library_pairs({r[0]: json.loads(r[1] or "{}") for r in rows})
+            tags_by_path = store.all_track_tags()
+        found = library_pairs(tags_by_path)
         if not found:
             raise NotFoundError("no track in the library has genre, mood, grouping or comment tags to learn from")
         pairs += found
@@ -183,9 +174,10 @@ def split_files(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndar
     return np.sort(perm[n_val:]), np.sort(perm[:n_val])
 
 
-def prepare(pairs: list[Pair], table: FeatureTable, base: Bundle, config: TrainConfig,
-            note=lambda m: None) -> TrainingData:
-    from musictext.textspace import text_side
+def prepare(
+    pairs: list[Pair], table: FeatureTable, base: Bundle, config: TrainConfig, note=lambda m: None
+) -> TrainingData:
+    from musictext.model.textspace import text_side
 
     files = table.paths
     index = {p: i for i, p in enumerate(files)}
@@ -204,8 +196,10 @@ def prepare(pairs: list[Pair], table: FeatureTable, base: Bundle, config: TrainC
     def tid(text: str) -> int:
         return texts.setdefault(text, len(texts))
 
-    variants = np.array([[tid(t) for t in caption_variants(p, config.variants, rng, config.text_dropout)]
-                         for p in train_pairs], dtype=np.int64).reshape(len(train_pairs), max(1, config.variants))
+    variants = np.array(
+        [[tid(t) for t in caption_variants(p, config.variants, rng, config.text_dropout)] for p in train_pairs],
+        dtype=np.int64,
+    ).reshape(len(train_pairs), max(1, config.variants))
     negatives = np.full((len(train_pairs), config.swaps), -1, dtype=np.int64)
     if config.swaps:
         for i, p in enumerate(train_pairs):
@@ -222,10 +216,20 @@ def prepare(pairs: list[Pair], table: FeatureTable, base: Bundle, config: TrainC
     note(f"embedding {len(texts)} caption(s) with the frozen text tower")
     vectors = text_side(base).encode(list(texts))
     return TrainingData(
-        files=files, features=table.rows(fill), descriptor_fill=fill, train_files=train_idx, val_files=val_idx,
-        texts=vectors.astype(np.float32), pair_file=np.array([index[p.audio] for p in train_pairs], np.int64),
-        pair_group=pair_group, variants=variants, negatives=negatives, val_queries=val_queries,
-        val_relevant=val_relevant, n_pairs=len(pairs),
+        files=files,
+        features=table.rows(fill),
+        descriptor_fill=fill,
+        train_files=train_idx,
+        val_files=val_idx,
+        texts=vectors.astype(np.float32),
+        pair_file=np.array([index[p.audio] for p in train_pairs], np.int64),
+        pair_group=pair_group,
+        variants=variants,
+        negatives=negatives,
+        val_queries=val_queries,
+        val_relevant=val_relevant,
+        n_pairs=len(pairs),
+        val_captions=val_captions,
     )
 
 
@@ -249,8 +253,9 @@ class Model:
         x_train = torch.from_numpy(data.features[data.train_files])
         raw = JointHead.raw_features(x_train, tag_vecs.shape[0])
         mean, std = raw.mean(dim=0), raw.std(dim=0, unbiased=False) if len(raw) > 1 else torch.ones(raw.shape[1])
-        self.head = JointHead(torch.from_numpy(tag_vecs), mean, std, config.hidden, config.dropout,
-                              undropped=len(DESCRIPTORS)).to(device)
+        self.head = JointHead(
+            torch.from_numpy(tag_vecs), mean, std, config.hidden, config.dropout, undropped=len(DESCRIPTORS)
+        ).to(device)
         self.adapter = TextAdapter(tag_vecs.shape[1]).to(device) if config.text_adapter else None
         self.logit_scale = torch.nn.Parameter(torch.tensor(float(np.log(1 / config.temperature)), device=device))
         decay, no_decay = [], []
@@ -321,7 +326,8 @@ def run_epoch(torch, model: Model, data: TrainingData, config: TrainConfig, gen,
         neg_idx = negatives[b]
         neg_mask = neg_idx >= 0
         neg_text = model.text(texts[neg_idx.clamp_min(0)].reshape(-1, texts.shape[1])).reshape(
-            len(b), neg_idx.shape[1], texts.shape[1])
+            len(b), neg_idx.shape[1], texts.shape[1]
+        )
         if config.loss == "infonce":
             loss = infonce_loss(audio, text, positives, model.logit_scale, neg_text, neg_mask)
         else:
@@ -351,15 +357,166 @@ def _score(metrics: dict | None) -> tuple[float, float]:
 
 def _save_checkpoint(torch, path: Path, payload: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+
+
+# Below these, training data is too small to learn from or to check, and the summary says so.
+FEW_PAIRS = 50
+FEW_VAL_FILES = 10
+FEW_FILES_PER_WORD = 2
+
+
+@dataclass
+class Final:
+    """What `finalise` decided: the staged bundle, its blend and what the validation files said."""
+
+    staged: Bundle
+    max_diff: float
+    blend: dict
+    words: list
+    before: dict | None
+    after: dict | None
+    learned: list[dict]
+    warnings: list[str]
+
+
+def _space(bundle: Bundle, table: FeatureTable, joint: np.ndarray, new_columns: np.ndarray | None = None):
+    """An in-memory Space of the training set's files under ``bundle``, as `index` would store it;
+    ``new_columns`` replace the columns of the bundle's own new learned concepts (out-of-fold scores)."""
+    from musictext.concepts import concept_matrix, standardise
+    from musictext.library.space import Space
+    from musictext.model.probes import learned_concepts, probe_columns
+
+    learned = learned_concepts(bundle)
+    cols = probe_columns(learned, table.probs, table.pooled) if learned else None
+    if new_columns is not None and new_columns.shape[1]:
+        cols[:, -new_columns.shape[1] :] = new_columns
+    desc = {k: table.descriptors[:, i] for i, k in enumerate(DESCRIPTORS)}
+    raw = concept_matrix(table.probs, desc, cols)
+    mu, sd = standardise(raw)
+    return Space(bundle.model_id, np.arange(len(table), dtype=np.int64), raw, mu, sd, joint.astype(np.float32))
+
+
+def finalise(torch, model: Model, data: TrainingData, table: FeatureTable, pairs, base: Bundle, config, note) -> Final:
+    """Learned concepts for the caption words, the exported bundle (staged), and the blend of
+    trained and base scores chosen on held-out files (musictext.train.blend)."""
+    from musictext.library.space import bundle_concepts
+    from musictext.library.view import Library
+    from musictext.model.heads import project_features
+    from musictext.model.textspace import joint_vectors, text_side
+    from musictext.train import blend
+    from musictext.train import learned as lc
+
+    base_view = Library.over(base, _space(base, table, joint_vectors(table.probs, text_side(base).tag_embeddings())))
+    words_by_file = lc.file_words(pairs)
+    vocab = sorted({w for ws in words_by_file.values() for w in ws})
+    labels = np.zeros((len(table), len(vocab)), bool)
+    col = {w: j for j, w in enumerate(vocab)}
+    for i, path in enumerate(table.paths):
+        for w in words_by_file.get(path, ()):
+            labels[i, col[w]] = True
+    everything = np.arange(len(table))
+    device = next(model.head.parameters()).device
+    with torch.no_grad():  # the head's joint vectors of every file (the exported graph is checked against it)
+        joint = model.head(torch.from_numpy(data.features).to(device)).cpu().numpy()
+    candidates = [w for w in lc.candidate_words(vocab, bundle_concepts(base)) if w in col]
+    ok = lc.trainable(labels[:, [col[w] for w in candidates]], everything) if candidates else np.zeros(0, bool)
+    candidates = [w for w, keep in zip(candidates, ok) if keep]
+    candidates = sorted(candidates, key=lambda w: -int(labels[:, col[w]].sum()))[: lc.MAX_NEW]  # most files first
+    known = lc.known_phrases(bundle_concepts(base))
+    learned_auc: dict[str, dict] = {}
+    dropped: list[str] = []
+    unchecked: list[str] = []
+    if candidates:
+        note(f"learning concepts for {len(candidates)} caption word(s), checked out of fold on {len(table)} files")
+        y = labels[:, [col[w] for w in candidates]]
+        oof, lam = lc.out_of_fold(candidates, y, table.probs, table.pooled, seed=config.seed)
+        probes = lc.fit_words(candidates, y, table.probs, table.pooled, everything, lam)
+        staged, _ = stage_bundle(torch, model, data, base, config, probes)
+        view = Library.over(staged, _space(staged, table, joint, oof))
+        keep = []
+        for j, word in enumerate(candidates):
+            if word not in known and not blend.judged(y[:, j]):
+                keep.append(j)  # a word the base does not know, on too few files to check: kept, and said so
+                unchecked.append(word)
+                learned_auc[word] = {"base": None, "learned": None}
+                continue
+            b = base_view.text_scores(word, None)[0]
+            c = view.blended_scores(word, None, 0.0)[0]
+            if blend.robustly_better(y[:, j], c, b, seed=j):
+                keep.append(j)
+                learned_auc[word] = {"base": round(roc_auc(y[:, j], b), 4), "learned": round(roc_auc(y[:, j], c), 4)}
+            elif word not in known:
+                dropped.append(word)
+        probes = probes.subset(keep) if keep else None
+        oof = oof[:, keep]
+    else:
+        probes, oof = None, None
+    staged, max_diff = stage_bundle(torch, model, data, base, config, probes)
+    exported = project_features(staged, table.probs, table.pooled, table.descriptors)
+    if np.abs(exported - joint).max() > 1e-4:
+        raise ModelError("the exported head's joint vectors differ from torch's", staged.path)
+    # Out-of-fold probe columns: no file is scored by a probe that was fitted on it.
+    trained_view = Library.over(staged, _space(staged, table, joint, oof), base=base_view)
+    val = data.val_files
+    note(f"choosing how trained and {base.name} scores combine, on {len(val)} validation file(s)")
+    words = blend.choose_words(trained_view, base_view, vocab, labels, val, learned_auc)
+    default, before, after = blend.choose_default(trained_view, base_view, data.val_captions, data.val_relevant, val)
+    learned = [dict(c) for c in staged.manifest.get("learned_concepts", [])]
+    for c in learned:
+        if c.get("source") == "your captions" and c["name"] in learned_auc:
+            c["validation_auc"] = learned_auc[c["name"]]["learned"]  # out of fold, every training file
+            c["base_auc"] = learned_auc[c["name"]]["base"]
+            c["joins_base_concept"] = c["name"] in known
+    warnings = data_warnings(data, labels, vocab, before, after)
+    if unchecked:
+        warnings.append(
+            f"{len(unchecked)} new word(s) are on too few files to check ({blend.MIN_FILES} with and without"
+            f" the word are needed): kept as learned concepts, unchecked (the word alone keeps the base's scores):"
+            f" {', '.join(unchecked[:12])}"
+        )
+    if dropped:
+        warnings.append(
+            f"{len(dropped)} new word(s) learned nothing the base model did not already rank as well (out of"
+            f" fold), so they stay as the base scores them: {', '.join(dropped[:12])}"
+        )
+    return Final(staged, max_diff, blend.blend_manifest(default, words), words, before, after, learned, warnings)
+
+
+def data_warnings(data: TrainingData, labels: np.ndarray, vocab: list[str], before, after) -> list[str]:
+    """Plain warnings, with the numbers, for training data too small or unbalanced to trust."""
+    out = []
+    if data.n_pairs < FEW_PAIRS:
+        out.append(
+            f"only {data.n_pairs} pairs (fewer than {FEW_PAIRS}): a head learns little from so few;"
+            " where the validation files cannot show a gain, the model scores as its base"
+        )
+    if len(data.val_files) < FEW_VAL_FILES:
+        out.append(
+            f"only {len(data.val_files)} validation file(s) (fewer than {FEW_VAL_FILES}): the before/after"
+            " numbers below say little; add pairs or raise --val-fraction"
+        )
+    per_word = labels.sum(0)
+    rare = [w for w, c in zip(vocab, per_word) if c <= FEW_FILES_PER_WORD]
+    if rare:
+        shown = ", ".join(f"{w} ({int(c)})" for w, c in zip(vocab, per_word) if c <= FEW_FILES_PER_WORD)
+        out.append(
+            f"{len(rare)} of {len(vocab)} word(s) are on {FEW_FILES_PER_WORD} files or fewer, too few to learn"
+            f" or to check: {shown if len(shown) < 300 else shown[:300] + '…'}"
+        )
+    if before and after and before["r@10"] == 1.0 and after["r@10"] == 1.0:
+        out.append(
+            f"validation R@10 is 1.000 before and after training: too few validation files to tell"
+            f" ({len(data.val_files)} file(s), {len(data.val_captions)} caption(s))"
+        )
+    return out
 
 
 def train(config: TrainConfig, progress: TrainProgress | None = None) -> TrainReport:
     """Train a head on ``config``'s pairs and write it as the bundle ``config.name``."""
     torch = require_torch()
-    progress = progress or SilentTrainProgress()
+    progress = progress or SilentProgress()
     t0 = time.perf_counter()
     if config.loss not in LOSSES:
         raise MusictextError(f"unknown loss {config.loss!r} (choose from {', '.join(LOSSES)})")
@@ -370,7 +527,7 @@ def train(config: TrainConfig, progress: TrainProgress | None = None) -> TrainRe
     if not base.builtin:
         raise ModelError(f"--base {base.name}: a trained model cannot be the base; use the bundle it was trained from")
     pairs, digest = _load_pairs(config)
-    table = gather_features([p.audio for p in pairs], base, progress.skip, progress.note)
+    table = gather_features([p.audio for p in pairs], base, progress)
     usable = set(table.paths)
     pairs = [p for p in pairs if p.audio in usable]
     if len(pairs) < 2 or len(usable) < 2:
@@ -380,7 +537,7 @@ def train(config: TrainConfig, progress: TrainProgress | None = None) -> TrainRe
         raise MusictextError("fewer than 2 training pairs after the held-out split; lower --val-fraction")
     device = pick_device(torch, config.device)
 
-    from musictext.textspace import text_side
+    from musictext.model.textspace import text_side
 
     tag_vecs = text_side(base).tag_embeddings()
     fingerprint = config_fingerprint(config, digest)
@@ -398,15 +555,23 @@ def train(config: TrainConfig, progress: TrainProgress | None = None) -> TrainRe
             if not ckpt_path.exists():
                 raise NotFoundError(f"no checkpoint to resume for {config.name!r}", ckpt_path)
             ckpt = torch.load(ckpt_path, map_location=device, weights_only=True)
-            differs = sorted(k for k in set(fingerprint) | set(ckpt["fingerprint"])
-                             if fingerprint.get(k) != ckpt["fingerprint"].get(k))
+            differs = sorted(
+                k
+                for k in set(fingerprint) | set(ckpt["fingerprint"])
+                if fingerprint.get(k) != ckpt["fingerprint"].get(k)
+            )
             if differs:
-                raise MusictextError(f"cannot resume: the checkpoint was made with different {', '.join(differs)}",
-                                     ckpt_path)
+                raise MusictextError(
+                    f"cannot resume: the checkpoint was made with different {', '.join(differs)}", ckpt_path
+                )
             model.load(ckpt["model"])
             model.optimizer.load_state_dict(ckpt["optimizer"])
-            best = {"epoch": ckpt["best_epoch"], "score": tuple(ckpt["best_score"]),
-                    "metrics": ckpt["best_metrics"], "state": ckpt["best_state"]}
+            best = {
+                "epoch": ckpt["best_epoch"],
+                "score": tuple(ckpt["best_score"]),
+                "metrics": ckpt["best_metrics"],
+                "state": ckpt["best_state"],
+            }
             zero_shot, history, bad = ckpt["zero_shot"], ckpt["history"], ckpt["bad_epochs"]
             torch.set_rng_state(ckpt["torch_rng"])
             gen.set_state(ckpt["generator_rng"])
@@ -424,13 +589,25 @@ def train(config: TrainConfig, progress: TrainProgress | None = None) -> TrainRe
             else:
                 bad += 1
             history.append({"epoch": epoch, "loss": round(loss, 6), **({"val": val} if val else {})})
-            _save_checkpoint(torch, ckpt_path, {
-                "fingerprint": fingerprint, "epoch": epoch, "model": model.state(),
-                "optimizer": model.optimizer.state_dict(), "best_epoch": best["epoch"],
-                "best_score": list(best["score"]), "best_metrics": best["metrics"], "best_state": best["state"],
-                "zero_shot": zero_shot, "history": history, "bad_epochs": bad,
-                "torch_rng": torch.get_rng_state(), "generator_rng": gen.get_state(),
-            })
+            _save_checkpoint(
+                torch,
+                ckpt_path,
+                {
+                    "fingerprint": fingerprint,
+                    "epoch": epoch,
+                    "model": model.state(),
+                    "optimizer": model.optimizer.state_dict(),
+                    "best_epoch": best["epoch"],
+                    "best_score": list(best["score"]),
+                    "best_metrics": best["metrics"],
+                    "best_state": best["state"],
+                    "zero_shot": zero_shot,
+                    "history": history,
+                    "bad_epochs": bad,
+                    "torch_rng": torch.get_rng_state(),
+                    "generator_rng": gen.get_state(),
+                },
+            )
             progress.epoch(EpochStats(epoch, loss, val, best["epoch"], time.perf_counter() - t_epoch))
             if has_val and bad >= config.patience:
                 stopped = True
@@ -438,24 +615,68 @@ def train(config: TrainConfig, progress: TrainProgress | None = None) -> TrainRe
                 break
         model.load(best["state"])
         model.train(False)
-        bundle, max_diff = write_bundle(torch, model, data, base, config, {
+        final = finalise(torch, model, data, table, pairs, base, config, progress.note)
+        head_metrics = best["metrics"]
+        training = {
             "pairs": config.pairs and str(Path(config.pairs).expanduser().resolve()),
-            "from_library": config.from_library, "pairs_sha256": digest, "n_pairs": data.n_pairs,
-            "train_files": len(data.train_files), "val_files": len(data.val_files),
-            "epochs_run": history[-1]["epoch"] if history else 0, "best_epoch": best["epoch"],
-            "stopped_early": stopped, "device": device, "torch": torch.__version__,
+            "from_library": config.from_library,
+            "pairs_sha256": digest,
+            "n_pairs": data.n_pairs,
+            "train_files": len(data.train_files),
+            "val_files": len(data.val_files),
+            "epochs_run": history[-1]["epoch"] if history else 0,
+            "best_epoch": best["epoch"],
+            "stopped_early": stopped,
+            "device": device,
+            "torch": torch.__version__,
             "temperature": round(float(1 / model.logit_scale.detach().exp().clamp(max=100.0)), 5)
-            if config.loss == "infonce" else None,
-            "seconds": round(time.perf_counter() - t0, 2), "history": history,
-        }, {"zero_shot": zero_shot, "trained": best["metrics"]})
+            if config.loss == "infonce"
+            else None,
+            "seconds": round(time.perf_counter() - t0, 2),
+            "history": history,
+        }
+        bundle = finish_bundle(
+            final.staged,
+            {
+                "training": {k: v for k, v in asdict(config).items() if k not in ("name", "resume", "pairs")}
+                | training,
+                "validation": {
+                    "zero_shot": final.before,
+                    "trained": final.after,
+                    "head_zero_shot": zero_shot,
+                    "head_only": head_metrics,
+                    "words": [w.as_json() for w in final.words],
+                },
+                "blend": final.blend,
+                "warnings": final.warnings,
+                **({"learned_concepts": final.learned} if final.learned else {}),
+            },
+        )
     finally:
         torch.use_deterministic_algorithms(previous_deterministic)
     report = TrainReport(
-        name=bundle.name, path=str(bundle.path), model_id=bundle.model_id, pairs=data.n_pairs,
-        train_files=len(data.train_files), val_files=len(data.val_files),
-        epochs_run=history[-1]["epoch"] if history else 0, best_epoch=best["epoch"], stopped_early=stopped,
-        zero_shot=zero_shot, trained=best["metrics"], onnx_max_abs_diff=max_diff,
-        seconds=round(time.perf_counter() - t0, 2), device=device,
+        name=bundle.name,
+        path=str(bundle.path),
+        model_id=bundle.model_id,
+        pairs=data.n_pairs,
+        train_files=len(data.train_files),
+        val_files=len(data.val_files),
+        epochs_run=history[-1]["epoch"] if history else 0,
+        best_epoch=best["epoch"],
+        stopped_early=stopped,
+        zero_shot=final.before,
+        trained=final.after,
+        onnx_max_abs_diff=final.max_diff,
+        seconds=round(time.perf_counter() - t0, 2),
+        device=device,
+        warnings=final.warnings,
+        blend=final.blend,
+        words=[w.as_json() for w in final.words],
+        new_concepts=[
+            c["name"] for c in final.learned if c.get("source") == "your captions" and not c.get("joins_base_concept")
+        ],
+        refined_concepts=[c["name"] for c in final.learned if c.get("joins_base_concept")],
+        head_only=head_metrics,
     )
     report.projected = _project_library(bundle, progress, report)
     return report
@@ -464,166 +685,24 @@ def train(config: TrainConfig, progress: TrainProgress | None = None) -> TrainRe
 def _project_library(bundle: Bundle, progress: TrainProgress, report: TrainReport) -> int | None:
     """Re-project the library with the new head when it holds features of the base model."""
     from musictext.config import db_path
-    from musictext.store import Store
+    from musictext.library.store import Store
 
     with Store(db_path(), readonly=True) as store:
         if not store.feature_counts().get(bundle.base or "", 0):
             return None
-    from musictext.train.project import reproject
+    from musictext.library.index import reproject
 
     class _Notes:
         def start(self, total: int) -> None: ...
         def advance(self, path: str, audio_seconds: float) -> None: ...
-        def skip(self, path: str, reason: str) -> None: progress.skip(path, reason)
-        def note(self, message: str) -> None: progress.note(message)
+        def skip(self, path: str, reason: str) -> None:
+            progress.skip(path, reason)
+
+        def note(self, message: str) -> None:
+            progress.note(message)
 
     try:
-        return reproject(bundle, _Notes()).indexed
+        return reproject(bundle, _Notes())
     except LibraryBusyError:
         report.notes.append(f"the library is busy: run `musictext index --model {bundle.name} PATH` later")
         return None
-
-
-# Export ---------------------------------------------------------------------------------------------
-
-
-def export_onnx(torch, module, example, path: Path, input_name: str, output_name: str) -> None:
-    """The legacy TorchScript exporter: it needs nothing beyond torch (the dynamo one needs onnxscript)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            module, (example,), str(path), input_names=[input_name], output_names=[output_name],
-            dynamic_axes={input_name: {0: "n"}, output_name: {0: "n"}}, opset_version=17, dynamo=False,
-        )
-
-
-def verify_onnx(torch, module, example, path: Path) -> float:
-    """Max |ONNX − torch| on ``example``; refuses (ModelError) above ONNX_TOLERANCE."""
-    from musictext.runtime import make_session
-
-    session = make_session(path)
-    name = session.get_inputs()[0].name
-    got = session.run(None, {name: example.cpu().numpy()})[0]
-    with torch.no_grad():
-        want = module(example).cpu().numpy()
-    diff = float(np.abs(got - want).max()) if got.size else 0.0
-    if not np.isfinite(got).all() or diff > ONNX_TOLERANCE:
-        raise ModelError(f"exported graph differs from torch by {diff:.2e} (> {ONNX_TOLERANCE:g})", path)
-    return diff
-
-
-def _file_entry(folder: Path, filename: str) -> dict:
-    path = folder / filename
-    return {"path": filename, "sha256": sha256_file(path), "bytes": path.stat().st_size}
-
-
-def _link_or_copy(src: Path, dst: Path) -> None:
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copy2(src, dst)
-
-
-def write_bundle(torch, model: Model, data: TrainingData, base: Bundle, config: TrainConfig, training: dict,
-                 validation: dict) -> tuple[Bundle, float]:
-    """Export, verify and write the bundle folder atomically (a partial folder, then a rename)."""
-    from musictext.config import user_models_dir
-
-    root = user_models_dir()
-    root.mkdir(parents=True, exist_ok=True)
-    target = root / config.name
-    tmp = root / f".{config.name}.partial"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    device = next(model.head.parameters()).device
-    head = model.head.to("cpu").eval()
-    example = torch.from_numpy(data.features)
-    export_onnx(torch, head, example, tmp / "head.onnx", "features", "joint")
-    max_diff = verify_onnx(torch, head, example, tmp / "head.onnx")
-    files = {"head": _file_entry(tmp, "head.onnx")}
-    if model.adapter is not None:
-        adapter = model.adapter.to("cpu").eval()
-        texts = torch.from_numpy(data.texts)
-        export_onnx(torch, adapter, texts, tmp / "text_adapter.onnx", "text", "text")
-        max_diff = max(max_diff, verify_onnx(torch, adapter, texts, tmp / "text_adapter.onnx"))
-        files["text_adapter"] = _file_entry(tmp, "text_adapter.onnx")
-        model.adapter.to(device)
-    model.head.to(device)
-    for role in ("text", "tokenizer"):  # the frozen text tower, shared with the base by a hard link
-        src = base.file(role)
-        _link_or_copy(src, tmp / src.name)
-        files[role] = _file_entry(tmp, src.name)
-    width = data.features.shape[1]
-    n_tags = len(base.manifest["tags"])
-    manifest = {
-        "name": config.name,
-        "version": files["head"]["sha256"][:8],
-        "kind": "trained",
-        "base": base.model_id,
-        "scoring": "joint",
-        "pipeline_version": base.manifest.get("pipeline_version", 1),
-        "description": f"head trained by `musictext train` on the features of {base.name}",
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "musictext_version": __version__,
-        "licenses": base.manifest.get("licenses", {}) | {"head": "trained by the user on their own pairs"},
-        "files": files,
-        "frontend": base.manifest.get("frontend", {}),
-        "tags": base.manifest["tags"],
-        "prompt_template": base.manifest.get("prompt_template", "{} music"),
-        "outputs": {"head": ["joint"]} | ({"text_adapter": ["text"]} if model.adapter is not None else {}),
-        "dims": {"tags": n_tags, "audio_features": width - n_tags - len(DESCRIPTORS),
-                 "head_input": width, "text": int(data.texts.shape[1]), "joint": int(data.texts.shape[1])},
-        "head": {
-            "input": [{"name": "probs", "size": n_tags}, {"name": "pooled", "size": width - n_tags - len(DESCRIPTORS)},
-                      {"name": "descriptors", "size": len(DESCRIPTORS), "names": list(DESCRIPTORS)}],
-            "descriptor_fill": [round(float(v), 6) for v in data.descriptor_fill],
-            "hidden": config.hidden,
-            "zero_shot_residual": True,
-            "onnx_max_abs_diff": max_diff,
-        },
-        "training": {k: v for k, v in asdict(config).items() if k not in ("name", "resume", "pairs")} | training,
-        "validation": validation,
-    }
-    (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-    (tmp / "MODEL_CARD.md").write_text(model_card(manifest), encoding="utf-8")
-    if target.exists():
-        shutil.rmtree(target)
-    os.replace(tmp, target)
-    return Bundle(config.name, target, manifest), max_diff
-
-
-def _fmt_metrics(m: dict | None) -> str:
-    if not m:
-        return "n/a (no held-out files)"
-    scores = ", ".join(f"{k} {m[k]:.3f}" for k in ("r@1", "r@5", "r@10", "map@10"))
-    return f"{scores}, median rank {m['median_rank']:g}"
-
-
-def model_card(manifest: dict) -> str:
-    t, v = manifest["training"], manifest["validation"]
-    source = t.get("pairs") or ""
-    if t.get("from_library"):
-        source = (source + " + " if source else "") + "tags of the library's files"
-    return f"""# {manifest['name']} {manifest['version']}
-
-A joint audio-text head trained by `musictext train` on your own pairs. It projects the cached
-audio features of **{manifest['base']}** (musicnn tag probabilities, penultimate features and
-measured descriptors) into the frozen all-MiniLM-L6-v2 text space; search ranks tracks by the dot
-product of a query's text vector with these joint vectors.
-
-- Trained on: {source} ({t['n_pairs']} pairs; {t['train_files']} files for training, {t['val_files']} held out)
-- Loss: {t['loss']}{f" (margin {t['margin']})" if t['loss'] == 'triplet' else ''}, {t['epochs_run']} epochs run,
-  best epoch {t['best_epoch']}{' (stopped early)' if t['stopped_early'] else ''}; seed {t['seed']}, device {t['device']}
-- Head: zero-shot residual + linear{f" + MLP ({t['hidden']} hidden)" if t['hidden'] else ''} on standardised
-  features; text adapter: {'yes' if t['text_adapter'] else 'no'}
-- Held-out text→audio, before training (zero-shot head): {_fmt_metrics(v['zero_shot'])}
-- Held-out text→audio, this model: {_fmt_metrics(v['trained'])}
-- ONNX export checked against torch: max abs difference {manifest['head']['onnx_max_abs_diff']:.1e}
-
-Use it with `musictext index --model {manifest['name']} PATH` (re-projects stored features, no
-decoding), then `musictext search --model {manifest['name']} "..."`.
-
-It knows only what its pairs taught it: a few hundred pairs from one source make a model for that
-source. Audio and captions you have no right to share stay in this folder; the head's weights can
-reveal something about them.
-"""

@@ -1,0 +1,208 @@
+"""Imported CLAP bundles at run time: 48 kHz audio in 10 s windows through audio.onnx (the
+library pass that stores each track's joint vector is musictext.library.clap), the smoke test of
+`models verify`, and the import service (the only part that needs torch, from the ``convert`` extra).
+
+A CLAP bundle (manifest ``kind: "clap"``) names a ``base`` bundle: the base's audio tower still
+measures every track (its tags, descriptors and learned concepts stay the concept columns), and
+the CLAP towers give the joint space that search scores with ("joint" scoring). Only onnxruntime
+and tokenizers run here.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from musictext.errors import DependencyError, ModelError, MusictextError
+from musictext.model.bundle import Bundle
+
+SAMPLE_RATE = 48000
+WINDOW = 480000  # 10 s
+SAMPLED_WINDOWS = 3  # 10 s windows per track in sampled mode (the default index covers about 24 s of musicnn windows)
+BATCH = 4
+ROBERTA_VOCAB = 50265
+
+
+def is_clap(bundle: Bundle) -> bool:
+    return bundle.manifest.get("kind") == "clap"
+
+
+# Audio ------------------------------------------------------------------------------------------
+
+
+def decode_48k(path: str | Path) -> np.ndarray:
+    """The whole track as 48 kHz mono float32 (the decoders of musictext.audio.decode, soxr HQ)."""
+    import soxr
+
+    from musictext.audio.decode import _native_blocks
+
+    parts, resampler, rate = [], None, None
+    for sr, block in _native_blocks(Path(path), 30.0, {}):
+        if resampler is None:
+            rate = sr
+            resampler = (
+                None if sr == SAMPLE_RATE else soxr.ResampleStream(sr, SAMPLE_RATE, 1, dtype="float32", quality="HQ")
+            )
+        block = np.asarray(block, np.float32)
+        parts.append(block if resampler is None else resampler.resample_chunk(block))
+    if resampler is not None and rate is not None:
+        parts.append(resampler.resample_chunk(np.zeros(0, np.float32), last=True))
+    return np.concatenate(parts).astype(np.float32) if parts else np.zeros(0, np.float32)
+
+
+def _quantise(x: np.ndarray) -> np.ndarray:
+    """LAION-CLAP's examples pass audio through int16 before embedding it; so do we."""
+    return (np.clip(x, -1.0, 1.0) * 32767.0).astype(np.int16).astype(np.float32) / 32767.0
+
+
+def windows(samples: np.ndarray, count: int | None) -> np.ndarray:
+    """[k, WINDOW] windows: ``count`` evenly spread (all non-overlapping ones when None); a track
+    shorter than one window is repeated to fill it, then zero padded (LAION-CLAP's "repeatpad")."""
+    x = _quantise(np.asarray(samples, np.float32))
+    if len(x) == 0:
+        raise MusictextError("no audio decoded")
+    if len(x) < WINDOW:
+        reps = WINDOW // len(x)
+        x = np.tile(x, reps) if reps > 1 else x
+        return np.pad(x, (0, WINDOW - len(x)))[None]
+    n_all = len(x) // WINDOW
+    k = n_all if count is None else max(1, min(count, n_all))
+    starts = np.linspace(0, len(x) - WINDOW, k).astype(np.int64) if k > 1 else [(len(x) - WINDOW) // 2]
+    return np.stack([x[s : s + WINDOW] for s in starts])
+
+
+class ClapTower:
+    """audio.onnx of a CLAP bundle, loaded on first use."""
+
+    def __init__(
+        self, bundle: Bundle, providers: tuple[str, ...] = ("CPUExecutionProvider",), threads: int | None = None
+    ):
+        self.bundle, self.providers, self.threads = bundle, providers, threads
+        self._session = None
+
+    @property
+    def session(self):
+        if self._session is None:
+            from musictext.model.runtime import make_session
+
+            self._session = make_session(self.bundle.file("audio"), self.providers, self.threads)
+            names = [i.name for i in self._session.get_inputs()]
+            if names != ["waveform"]:
+                raise ModelError(f"CLAP audio graph takes {names}, not ['waveform']", self.bundle.path)
+        return self._session
+
+    def embed(self, wins: np.ndarray) -> np.ndarray:
+        """[k, WINDOW] -> [k, joint] unit vectors."""
+        out = [
+            self.session.run(["embedding"], {"waveform": np.ascontiguousarray(wins[i : i + BATCH], np.float32)})[0]
+            for i in range(0, len(wins), BATCH)
+        ]
+        return np.concatenate(out).astype(np.float32)
+
+    def track_vector(self, samples: np.ndarray, count: int | None) -> np.ndarray:
+        """One unit vector for a track: the mean of its windows' embeddings, renormalised."""
+        if len(samples) == 0 or float(np.abs(samples).max()) < 1e-4:
+            raise MusictextError("silent: nothing to analyse")
+        v = self.embed(windows(samples, count)).mean(axis=0)
+        return (v / max(float(np.linalg.norm(v)), 1e-9)).astype(np.float32)
+
+
+def window_count(budget: int | None) -> int | None:
+    """10 s windows for an index budget (3 s musicnn windows, None for whole tracks)."""
+    return None if budget is None else max(1, min(SAMPLED_WINDOWS, -(-budget * 3 // 10)))
+
+
+def file_vector(bundle: Bundle, path: str, budget: int | None = 8) -> np.ndarray:
+    """The joint vector of one file outside the library (``similar`` and playlist seeds)."""
+    from musictext.model.runtime import choose_device, worker_count
+
+    tower = ClapTower(bundle, choose_device("auto").providers, worker_count())
+    try:
+        return tower.track_vector(decode_48k(path), window_count(budget))
+    except MusictextError as exc:
+        raise MusictextError(exc.message, path) from None
+
+
+# `models verify` ---------------------------------------------------------------------------------
+
+
+def smoke(bundle: Bundle):
+    """(what was checked, passed) for a CLAP bundle's graphs: a 10 s tone through audio.onnx, a
+    phrase through text.onnx, the tokenizer's vocabulary size."""
+    joint = int(bundle.manifest["dims"]["joint"])
+    try:
+        t = np.arange(WINDOW) / SAMPLE_RATE
+        wave = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+        v = ClapTower(bundle).embed(windows(wave, 1))
+        ok = v.shape == (1, joint) and abs(float(np.linalg.norm(v[0])) - 1) < 1e-3
+        yield f"audio graph answers: 48 kHz 10 s window -> embedding {v.shape}", bool(ok)
+    except MusictextError as exc:
+        yield f"audio graph: {exc.message}", False
+    try:
+        size = check_tokenizer(bundle.file("tokenizer"))
+        yield f"tokenizer has {size} tokens (RoBERTa's)", True
+    except MusictextError as exc:
+        yield f"tokenizer: {exc.message}", False
+        return
+    try:
+        from musictext.model.textspace import TextSide
+
+        vec = TextSide(bundle).encoder.encode(["a calm piano piece"])
+        ok = vec.shape == (1, joint) and abs(float(np.linalg.norm(vec[0])) - 1) < 1e-3
+        yield f"text graph answers: embedding {vec.shape}", bool(ok)
+    except MusictextError as exc:
+        yield f"text graph: {exc.message}", False
+
+
+def check_tokenizer(path: Path) -> int:
+    """The tokenizer's vocabulary size; refuses any but RoBERTa's 50265 (an offline hub tokenizer
+    can silently be a 5-token stub)."""
+    from tokenizers import Tokenizer
+
+    try:
+        size = Tokenizer.from_file(str(path)).get_vocab_size()
+    except Exception as exc:  # tokenizers raises its own exception types
+        raise ModelError(f"unreadable tokenizer ({str(exc).splitlines()[0][:120]})", path) from None
+    if size != ROBERTA_VOCAB:
+        raise ModelError(f"tokenizer has {size} tokens; RoBERTa's has {ROBERTA_VOCAB}", path)
+    return size
+
+
+# Import (torch) ----------------------------------------------------------------------------------
+
+PORT = "musictext_clap_port"
+
+
+def port(module: str = "convert"):
+    """A module of the torch port: ``musictext/clapport`` in a wheel, ``models/clap`` in a checkout."""
+    try:
+        import onnx  # noqa: F401  (torch.onnx.export needs it)
+        import torch  # noqa: F401
+    except ImportError:
+        raise DependencyError(
+            'importing a CLAP checkpoint needs torch and onnx: pip install "musictext[convert]"'
+        ) from None
+    if PORT not in sys.modules:
+        here = Path(__file__).resolve().parent.parent
+        for folder in (here / "clapport", here.parent / "models" / "clap"):
+            if (folder / "__init__.py").is_file():
+                spec = importlib.util.spec_from_file_location(
+                    PORT, folder / "__init__.py", submodule_search_locations=[str(folder)]
+                )
+                package = importlib.util.module_from_spec(spec)
+                sys.modules[PORT] = package
+                spec.loader.exec_module(package)
+                break
+        else:
+            raise DependencyError("the CLAP converter (models/clap) is not installed with this musictext")
+    return importlib.import_module(f"{PORT}.{module}")
+
+
+def import_checkpoint(
+    checkpoint: Path, tokenizer: Path, name: str | None, licence: str | None, sha256: str | None
+) -> Bundle:
+    return port("convert").import_clap(checkpoint, tokenizer, name=name, licence=licence, expected_sha256=sha256)

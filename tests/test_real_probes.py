@@ -1,0 +1,71 @@
+"""The label rules of models/real_probes.py: labels come from where a file lies and its name."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "models"))
+real_probes = pytest.importorskip("real_probes")
+
+
+@pytest.mark.parametrize(
+    "package, rel, expected",
+    [
+        ("supertux-data", "usr/share/games/supertux2/music/antarctic/jewels.ogg", {"winter"}),
+        ("supertux-data", "usr/share/games/supertux2/music/forest/forest-cave.ogg", {"forest music", "cave"}),
+        ("supertux-data", "usr/share/games/supertux2/music/retro/classic.ogg", {"chiptune"}),
+        ("supertux-data", "usr/share/games/supertux2/music/misc/battle_theme.ogg", {"battle music"}),
+        ("supertux-data", "usr/share/games/supertux2/music/misc/credits.ogg", set()),
+        ("hedgewars-data", "usr/share/games/hedgewars/Data/Music/snow.ogg", {"winter"}),
+        ("hedgewars-data", "usr/share/games/hedgewars/Data/Music/Castle.ogg", {"castle"}),
+        ("freedroidrpg-data", "usr/share/freedroidrpg/data/sound/music/TechBattle.ogg", {"battle music"}),
+        ("xmoto-data", "usr/share/games/xmoto/Textures/Musics/batcave.ogg", {"cave"}),
+        ("lmms-common", "usr/share/lmms/samples/drums/kick_hiphop01.ogg", {"kick drum"}),
+        ("lmms-common", "usr/share/lmms/samples/drums/hihat_opened01.ogg", {"hi-hat"}),
+        ("lmms-common", "usr/share/lmms/samples/beats/break01.ogg", {"drum loop"}),
+        ("lmms-common", "usr/share/lmms/samples/instruments/piano01.ogg", set()),
+        ("hydrogen-drumkits", "usr/share/hydrogen/data/drumkits/Audiophob/Snare_1.flac", {"snare drum"}),
+        ("hydrogen-drumkits", "usr/share/hydrogen/data/drumkits/Audiophob/Crash_1.flac", {"cymbal"}),
+        # a word inside another word is not the word; a rule for another package does not apply
+        ("supertux-data", "usr/share/games/supertux2/music/misc/bonuscave.ogg", set()),
+        ("hedgewars-data", "usr/share/games/hedgewars/Data/Music/kick.ogg", set()),
+    ],
+)
+def test_labels_come_from_paths_and_names(package, rel, expected):
+    assert real_probes.labels_of(package, rel) == expected
+
+
+def test_reserved_packages_are_never_read(tmp_path):
+    assert not set(real_probes.PACKAGES) & real_probes.FORBIDDEN
+    for label, (_, rules) in real_probes.LABELS.items():
+        assert not set(rules) & real_probes.FORBIDDEN, label
+    with pytest.raises(SystemExit):
+        real_probes.chosen_files("nexuiz-music", tmp_path)
+
+
+def test_shipped_real_probes_load_calibrated_and_are_named_by_their_words():
+    from musictext.evidence import evidence_sources
+    from musictext.library.space import bundle_concepts
+    from musictext.model.bundle import get_bundle
+    from musictext.model.probes import learned_concepts
+    from musictext.model.textspace import text_side
+    from musictext.query import ConceptMatcher, Term
+
+    bundle = get_bundle(None)
+    real = [c for c in bundle.manifest["learned_concepts"] if c.get("source") == real_probes.SOURCE]
+    assert real, "the bundle ships no probe learned from real recordings"
+    learned = learned_concepts(bundle)
+    assert learned.weight.shape[0] == len(bundle.manifest["learned_concepts"])
+    concepts = bundle_concepts(bundle)
+    matcher = ConceptMatcher(concepts, text_side(bundle).encode)
+    for c in real:
+        assert c["validation_auc"] >= real_probes.KEEP_AUC and len(c["validated_on"]) >= real_probes.MIN_PACKAGES
+        assert c["calibration"]["a"] > 0  # a higher probe score is a likelier positive
+        for phrase in (c["name"], *c["phrases"]):
+            names = {concepts[m.concept].name for m in matcher.plan(Term(phrase, 1.0)).matches}
+            assert names == {c["name"]}, phrase
+        concept = next(x for x in concepts if x.name == c["name"])
+        assert evidence_sources(bundle, concept) == ["probe"]
