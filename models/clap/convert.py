@@ -21,6 +21,7 @@ from musictext import __version__
 from musictext.atomic import swap_folder
 from musictext.errors import ModelError, MusictextError
 from musictext.model.bundle import MANIFEST, Bundle, sha256_file
+from musictext.model.clap import build_tokenizer
 
 ONNX_TOLERANCE = 1e-4
 MAX_TEXT_TOKENS = 77  # LAION-CLAP's tokenizer: truncation and padding to 77
@@ -50,38 +51,6 @@ def load_state(path: Path) -> dict:
         return clean_state(obj)
     except LayoutError as exc:
         raise ModelError(str(exc), path) from None
-
-
-def build_tokenizer(folder: Path, out: Path) -> dict:
-    """tokenizer.json for RoBERTa's byte-level BPE from the user's vocab.json and merges.txt."""
-    from tokenizers import Tokenizer, decoders, pre_tokenizers, processors
-    from tokenizers.models import BPE
-
-    from .model import ROBERTA_VOCAB
-
-    vocab, merges = folder / "vocab.json", folder / "merges.txt"
-    for f in (vocab, merges):
-        if not f.is_file():
-            raise ModelError("the tokenizer folder needs vocab.json and merges.txt (RoBERTa's)", f)
-    try:
-        table = json.loads(vocab.read_text(encoding="utf-8"))
-        bpe = BPE.from_file(str(vocab), str(merges))
-    except Exception as exc:  # tokenizers raises its own exception types
-        raise ModelError(f"unreadable tokenizer files ({str(exc).splitlines()[0][:120]})", folder) from None
-    tok = Tokenizer(bpe)
-    size = tok.get_vocab_size()
-    if size != ROBERTA_VOCAB or not isinstance(table, dict) or len(table) != ROBERTA_VOCAB:
-        raise ModelError(f"tokenizer has {size} tokens; RoBERTa's (roberta-base vocab.json) has {ROBERTA_VOCAB}", vocab)
-    specials = {"<s>": 0, "<pad>": 1, "</s>": 2}
-    if any(table.get(k) != v for k, v in specials.items()):
-        raise ModelError("tokenizer's <s>, <pad>, </s> are not ids 0, 1, 2 as in RoBERTa's vocab.json", vocab)
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    tok.post_processor = processors.RobertaProcessing(
-        ("</s>", 2), ("<s>", 0), trim_offsets=True, add_prefix_space=False
-    )
-    tok.save(str(out))
-    return {"vocab.json": sha256_file(vocab), "merges.txt": sha256_file(merges)}
 
 
 def _export(torch, module, inputs: tuple, names: list[str], path: Path) -> None:

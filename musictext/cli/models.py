@@ -8,7 +8,9 @@ import typer
 
 from musictext.cli.output import emit_json, emit_line, note, safe, visible
 
-app = typer.Typer(help="List, verify and inspect model bundles; import a CLAP checkpoint.", no_args_is_help=True)
+app = typer.Typer(
+    help="List, verify and inspect model bundles; import a CLAP checkpoint or CLAP ONNX pair.", no_args_is_help=True
+)
 
 
 @app.command("list")
@@ -119,4 +121,32 @@ def import_clap_command(
         )
     )
     emit_line(visible(f"ONNX vs torch max |diff|: audio {diff['audio']:.1e}, text {diff['text']:.1e}"))
+    emit_line(visible(f"written to {bundle.path}; index with it: musictext index --model {bundle.name} PATH"))
+
+
+@app.command("import-onnx")
+def import_onnx_command(
+    audio: Path = typer.Argument(
+        ..., help="CLAP audio graph (log-mel input), e.g. AudioMuse-AI's clap_audio_model.onnx."
+    ),
+    text: Path = typer.Argument(..., help="CLAP text graph (input_ids + attention_mask), e.g. clap_text_model.onnx."),
+    tokenizer: Path = typer.Option(..., "--tokenizer", help="Folder with RoBERTa's vocab.json and merges.txt."),
+    contract: str = typer.Option(
+        None,
+        "--contract",
+        help="audiomuse-htsat or audiomuse-student (default: told from the audio graph's input shape).",
+    ),
+    name: str = typer.Option(None, "--name", help="Bundle name (default: clap- and the audio file's name)."),
+    licence: str = typer.Option(None, "--licence", help="The graphs' licence, as you know it (kept in the manifest)."),
+) -> None:
+    """Turn a CLAP ONNX pair that AudioMuse-AI distributes into a bundle, its contract checked; no torch needed."""
+    from musictext.model.clap_onnx import import_onnx
+
+    bundle = import_onnx(audio, text, tokenizer, contract, name, licence)
+    c = bundle.manifest["clap"]
+    emit_line(visible(f"{bundle.name}: {c['architecture'][:70]}, joint {c['joint']} (contract {c['contract']})"))
+    diff = c["reserialise_max_abs_diff"]
+    emit_line(
+        visible(f"re-serialised graphs vs originals max |diff|: audio {diff['audio']:.1e}, text {diff['text']:.1e}")
+    )
     emit_line(visible(f"written to {bundle.path}; index with it: musictext index --model {bundle.name} PATH"))

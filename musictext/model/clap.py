@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import json
 import sys
 from pathlib import Path
 
@@ -59,15 +60,16 @@ def _quantise(x: np.ndarray) -> np.ndarray:
     return (np.clip(x, -1.0, 1.0) * 32767.0).astype(np.int16).astype(np.float32) / 32767.0
 
 
-def windows(samples: np.ndarray, count: int | None) -> np.ndarray:
+def windows(samples: np.ndarray, count: int | None, repeat: bool = True) -> np.ndarray:
     """[k, WINDOW] windows: ``count`` evenly spread (all non-overlapping ones when None); a track
-    shorter than one window is repeated to fill it, then zero padded (LAION-CLAP's "repeatpad")."""
+    shorter than one window is repeated to fill it, then zero padded (LAION-CLAP's "repeatpad"), or
+    only zero padded when ``repeat`` is false (AudioMuse-AI's ONNX contract)."""
     x = _quantise(np.asarray(samples, np.float32))
     if len(x) == 0:
         raise MusictextError("no audio decoded")
     if len(x) < WINDOW:
         reps = WINDOW // len(x)
-        x = np.tile(x, reps) if reps > 1 else x
+        x = np.tile(x, reps) if reps > 1 and repeat else x
         return np.pad(x, (0, WINDOW - len(x)))[None]
     n_all = len(x) // WINDOW
     k = n_all if count is None else max(1, min(count, n_all))
@@ -75,39 +77,100 @@ def windows(samples: np.ndarray, count: int | None) -> np.ndarray:
     return np.stack([x[s : s + WINDOW] for s in starts])
 
 
+class MelFrontEnd:
+    """The log-mel input of an imported ONNX audio graph whose front end is outside it
+    (``frontend.mel`` in the manifest): librosa's ``melspectrogram`` (hann window, centred with
+    reflect padding, power 2, Slaney mel filters) then ``10 * log10(max(power, 1e-10))``, the
+    recipe AudioMuse-AI documents for its CLAP ONNX files; ``layout`` says which way the
+    [mels, frames] matrix goes into the graph."""
+
+    def __init__(self, spec: dict):
+        import librosa
+
+        self.spec = spec
+        self.n_fft, self.hop = int(spec["n_fft"]), int(spec["hop"])
+        self.filters = librosa.filters.mel(
+            sr=SAMPLE_RATE,
+            n_fft=self.n_fft,
+            n_mels=int(spec["n_mels"]),
+            fmin=float(spec["fmin"]),
+            fmax=float(spec["fmax"]),
+        ).astype(np.float32)
+        self.transpose = spec["layout"] == "time_mels"
+
+    def __call__(self, window: np.ndarray) -> np.ndarray:
+        """[n_mels, frames] (or [frames, n_mels]) log-mel of one window."""
+        import librosa
+
+        spec = librosa.stft(
+            np.asarray(window, np.float32),
+            n_fft=self.n_fft,
+            hop_length=self.hop,
+            win_length=self.n_fft,
+            window="hann",
+            center=True,
+            pad_mode="reflect",
+        )
+        power = self.filters @ (np.abs(spec) ** 2)
+        db = 10.0 * np.log10(np.maximum(power, 1e-10))
+        return (db.T if self.transpose else db).astype(np.float32)
+
+
 class ClapTower:
-    """audio.onnx of a CLAP bundle, loaded on first use."""
+    """audio.onnx of a CLAP bundle, loaded on first use: a waveform graph with its front end inside
+    (`models import-clap`), or a log-mel graph with :class:`MelFrontEnd` before it (`models import-onnx`)."""
 
     def __init__(
         self, bundle: Bundle, providers: tuple[str, ...] = ("CPUExecutionProvider",), threads: int | None = None
     ):
         self.bundle, self.providers, self.threads = bundle, providers, threads
         self._session = None
+        frontend = bundle.manifest.get("frontend", {})
+        self.repeat = frontend.get("pad", "repeat") == "repeat"
+        self.front = MelFrontEnd(frontend["mel"]) if frontend.get("mel") else None
+        self._input, self._output, self._batch, self._fixed = "waveform", "embedding", BATCH, False
 
     @property
     def session(self):
         if self._session is None:
             from musictext.model.runtime import make_session
 
-            self._session = make_session(self.bundle.file("audio"), self.providers, self.threads)
-            names = [i.name for i in self._session.get_inputs()]
-            if names != ["waveform"]:
-                raise ModelError(f"CLAP audio graph takes {names}, not ['waveform']", self.bundle.path)
+            path = self.bundle.file("audio")
+            if self.bundle.has("audio_data"):
+                self.bundle.file("audio_data")  # the external weights are checked like the graph
+            session = make_session(path, self.providers, self.threads)
+            want = list(self.bundle.manifest.get("inputs", {}).get("audio", ["waveform"]))
+            names = [i.name for i in session.get_inputs()]
+            if names != want:
+                raise ModelError(f"CLAP audio graph takes {names}, not {want}", self.bundle.path)
+            outputs = [o.name for o in session.get_outputs()]
+            named = self.bundle.manifest.get("outputs", {}).get("audio", ["embedding"])[0]
+            self._input, self._output = want[0], named if named in outputs else outputs[0]
+            batch = session.get_inputs()[0].shape[0]
+            self._fixed = isinstance(batch, int) and batch > 0  # a graph exported for a fixed batch size
+            self._batch = batch if self._fixed else BATCH
+            self._session = session
         return self._session
 
     def embed(self, wins: np.ndarray) -> np.ndarray:
         """[k, WINDOW] -> [k, joint] unit vectors."""
-        out = [
-            self.session.run(["embedding"], {"waveform": np.ascontiguousarray(wins[i : i + BATCH], np.float32)})[0]
-            for i in range(0, len(wins), BATCH)
-        ]
-        return np.concatenate(out).astype(np.float32)
+        session, out = self.session, []
+        for i in range(0, len(wins), self._batch):
+            chunk = wins[i : i + self._batch]
+            x = chunk if self.front is None else np.stack([self.front(w) for w in chunk])[:, None]
+            short = self._batch - len(x) if self._fixed else 0  # a fixed batch graph: pad, then trim
+            if short:
+                x = np.concatenate([x, np.zeros((short, *x.shape[1:]), x.dtype)])
+            got = session.run([self._output], {self._input: np.ascontiguousarray(x, np.float32)})[0]
+            out.append(np.asarray(got, np.float32).reshape(len(x), -1)[: len(chunk)])
+        v = np.concatenate(out)
+        return (v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-9)).astype(np.float32)
 
     def track_vector(self, samples: np.ndarray, count: int | None) -> np.ndarray:
         """One unit vector for a track: the mean of its windows' embeddings, renormalised."""
         if len(samples) == 0 or float(np.abs(samples).max()) < 1e-4:
             raise MusictextError("silent: nothing to analyse")
-        v = self.embed(windows(samples, count)).mean(axis=0)
+        v = self.embed(windows(samples, count, self.repeat)).mean(axis=0)
         return (v / max(float(np.linalg.norm(v)), 1e-9)).astype(np.float32)
 
 
@@ -137,7 +200,8 @@ def smoke(bundle: Bundle):
     try:
         t = np.arange(WINDOW) / SAMPLE_RATE
         wave = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
-        v = ClapTower(bundle).embed(windows(wave, 1))
+        tower = ClapTower(bundle)
+        v = tower.embed(windows(wave, 1, tower.repeat))
         ok = v.shape == (1, joint) and abs(float(np.linalg.norm(v[0])) - 1) < 1e-3
         yield f"audio graph answers: 48 kHz 10 s window -> embedding {v.shape}", bool(ok)
     except MusictextError as exc:
@@ -170,6 +234,38 @@ def check_tokenizer(path: Path) -> int:
     if size != ROBERTA_VOCAB:
         raise ModelError(f"tokenizer has {size} tokens; RoBERTa's has {ROBERTA_VOCAB}", path)
     return size
+
+
+def build_tokenizer(folder: Path, out: Path) -> dict:
+    """tokenizer.json for RoBERTa's byte-level BPE from the user's vocab.json and merges.txt."""
+    from tokenizers import Tokenizer, decoders, pre_tokenizers, processors
+    from tokenizers.models import BPE
+
+    from musictext.model.bundle import sha256_file
+
+    vocab, merges = folder / "vocab.json", folder / "merges.txt"
+    for f in (vocab, merges):
+        if not f.is_file():
+            raise ModelError("the tokenizer folder needs vocab.json and merges.txt (RoBERTa's)", f)
+    try:
+        table = json.loads(vocab.read_text(encoding="utf-8"))
+        bpe = BPE.from_file(str(vocab), str(merges))
+    except Exception as exc:  # tokenizers raises its own exception types
+        raise ModelError(f"unreadable tokenizer files ({str(exc).splitlines()[0][:120]})", folder) from None
+    tok = Tokenizer(bpe)
+    size = tok.get_vocab_size()
+    if size != ROBERTA_VOCAB or not isinstance(table, dict) or len(table) != ROBERTA_VOCAB:
+        raise ModelError(f"tokenizer has {size} tokens; RoBERTa's (roberta-base vocab.json) has {ROBERTA_VOCAB}", vocab)
+    specials = {"<s>": 0, "<pad>": 1, "</s>": 2}
+    if any(table.get(k) != v for k, v in specials.items()):
+        raise ModelError("tokenizer's <s>, <pad>, </s> are not ids 0, 1, 2 as in RoBERTa's vocab.json", vocab)
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.post_processor = processors.RobertaProcessing(
+        ("</s>", 2), ("<s>", 0), trim_offsets=True, add_prefix_space=False
+    )
+    tok.save(str(out))
+    return {"vocab.json": sha256_file(vocab), "merges.txt": sha256_file(merges)}
 
 
 # Import (torch) ----------------------------------------------------------------------------------

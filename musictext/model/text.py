@@ -47,8 +47,13 @@ class TextEncoder:
         max_length: int = MAX_LENGTH,
         cache_size: int = DEFAULT_CACHE_SIZE,
         sha256: str | None = None,
+        pad_id: int = 0,
+        pad_to: int | None = None,
     ):
         self.onnx_path = Path(onnx_path)
+        # Padding: ``pad_id`` fills the ids past each text's end (masked out either way); ``pad_to``
+        # pads every batch to that many tokens (a graph exported for a fixed width sets it too).
+        self.pad_id, self.pad_to = int(pad_id), (int(pad_to) if pad_to else None)
         self.sha256 = sha256  # the graph's checksum, when known: it is then loaded from a fast copy
         self.tokenizer_path = Path(tokenizer_path)
         self.providers = list(providers) if providers else None
@@ -86,6 +91,9 @@ class TextEncoder:
         missing = {"input_ids", "attention_mask"} - self._input_names
         if missing:
             raise ValueError(f"{self.onnx_path}: text model lacks inputs {sorted(missing)}")
+        width = next(i.shape for i in sess.get_inputs() if i.name == "input_ids")
+        if len(width) == 2 and isinstance(width[1], int) and width[1] > 0:
+            self.pad_to = width[1]  # exported for a fixed number of tokens
         outputs = [o.name for o in sess.get_outputs()]
         self._output_name = "embedding" if "embedding" in outputs else outputs[0]
         shape = sess.get_outputs()[outputs.index(self._output_name)].shape
@@ -130,8 +138,8 @@ class TextEncoder:
 
     def _run(self, ids_list: list[list[int]]) -> np.ndarray:
         sess = self.session
-        width = max(len(x) for x in ids_list)
-        ids = np.zeros((len(ids_list), width), dtype=np.int64)
+        width = max(max(len(x) for x in ids_list), self.pad_to or 0)
+        ids = np.full((len(ids_list), width), self.pad_id, dtype=np.int64)
         mask = np.zeros((len(ids_list), width), dtype=np.int64)
         for i, x in enumerate(ids_list):
             ids[i, : len(x)] = x

@@ -28,12 +28,17 @@ class TextSide:
         if self._encoder is None:
             from musictext.model.text import MAX_LENGTH, TextEncoder
 
-            longest = int(self.bundle.manifest.get("text", {}).get("max_length", MAX_LENGTH))  # CLAP: 77
+            text = self.bundle.manifest.get("text", {})
+            if self.bundle.has("text_data"):
+                self.bundle.file("text_data")  # external weights of an imported graph, checked like it
             self._encoder = TextEncoder(
                 self.bundle.file("text"),
                 self.bundle.file("tokenizer"),
-                max_length=longest,
+                max_length=int(text.get("max_length", MAX_LENGTH)),  # CLAP: 77
                 sha256=self.bundle.sha256("text"),
+                # An imported ONNX pair pads as its tool does (RoBERTa's <pad>, to 77 tokens).
+                pad_id=int(text.get("pad_id", 0)) if text.get("pad_to") else 0,
+                pad_to=text.get("pad_to"),
             )
         return self._encoder
 
