@@ -31,12 +31,12 @@ _musictext() {
     [[ $w == -* ]] && continue
     next="${cmd:+$cmd }$w"
     case "$next" in
-      "index"|"search"|"similar"|"tag"|"playlist"|"status"|"duplicates"|"train"|"eval"|"serve"|"models"|"models list"|"models concepts"|"models verify"|"models import-clap"|"completions"|"completions install"|"completions show") cmd="$next";;
+      "index"|"search"|"similar"|"tag"|"playlist"|"status"|"duplicates"|"train"|"eval"|"serve"|"models"|"models list"|"models concepts"|"models verify"|"models import-clap"|"models import-onnx"|"completions"|"completions install"|"completions show") cmd="$next";;
     esac
   done
   # the value of an option
   case "${cmd:+$cmd }$prev" in
-    "index --address"|"index --exclude"|"index --jobs"|"index -j"|"index --ray-cpus"|"index --ray-gpus"|"index --windows"|"search --limit"|"search -n"|"search --pick"|"search --where"|"search -w"|"similar --artist"|"similar --limit"|"similar -n"|"similar --pick"|"similar --where"|"similar -w"|"tag --field"|"tag --field-name"|"tag --min-margin"|"tag --threshold"|"tag --top-k"|"tag -k"|"tag --where"|"tag -w"|"playlist --artist-gap"|"playlist --auto"|"playlist --diversity"|"playlist --duration"|"playlist --limit"|"playlist -n"|"playlist --path-map"|"playlist --pick"|"playlist --where"|"playlist -w"|"train --batch-size"|"train --epochs"|"train --hidden"|"train --lr"|"train --margin"|"train --name"|"train --patience"|"train --seed"|"train --text-dropout"|"train --val-fraction"|"train --weight-decay"|"serve --host"|"serve --jellyfin"|"serve --port"|"serve --subsonic"|"serve --user"|"models import-clap --licence"|"models import-clap --name"|"models import-clap --sha256") _musictext_complete none ""; return;;
+    "index --address"|"index --exclude"|"index --jobs"|"index -j"|"index --ray-cpus"|"index --ray-gpus"|"index --windows"|"search --limit"|"search -n"|"search --pick"|"search --where"|"search -w"|"similar --artist"|"similar --limit"|"similar -n"|"similar --pick"|"similar --where"|"similar -w"|"tag --field"|"tag --field-name"|"tag --min-margin"|"tag --threshold"|"tag --top-k"|"tag -k"|"tag --where"|"tag -w"|"playlist --artist-gap"|"playlist --auto"|"playlist --diversity"|"playlist --duration"|"playlist --limit"|"playlist -n"|"playlist --path-map"|"playlist --pick"|"playlist --where"|"playlist -w"|"train --batch-size"|"train --epochs"|"train --hidden"|"train --lr"|"train --margin"|"train --name"|"train --patience"|"train --seed"|"train --text-dropout"|"train --val-fraction"|"train --weight-decay"|"serve --host"|"serve --jellyfin"|"serve --port"|"serve --subsonic"|"serve --user"|"models import-clap --licence"|"models import-clap --name"|"models import-clap --sha256"|"models import-onnx --contract"|"models import-onnx --licence"|"models import-onnx --name") _musictext_complete none ""; return;;
     "index --device"|"train --device") _musictext_complete words "auto cpu cuda"; return;;
     "index --engine") _musictext_complete words "local ray"; return;;
     "index --export") _musictext_complete words "parquet"; return;;
@@ -44,7 +44,7 @@ _musictext() {
     "index --model"|"search --model"|"similar --model"|"tag --model"|"playlist --model"|"duplicates --model"|"train --base"|"eval --model"|"serve --model") _musictext_complete models ""; return;;
     "tag --mode") _musictext_complete words "add replace"; return;;
     "tag --vocab"|"tag -v") _musictext_complete vocab "eras genres instruments moods"; return;;
-    "playlist --exclude"|"playlist --from"|"playlist --like"|"playlist --output"|"playlist -o"|"playlist --to"|"playlist --update"|"train --pairs"|"eval --pairs"|"serve --api-key-file"|"serve --password-file"|"serve --token-file"|"models import-clap --tokenizer") _musictext_complete files ""; return;;
+    "playlist --exclude"|"playlist --from"|"playlist --like"|"playlist --output"|"playlist -o"|"playlist --to"|"playlist --update"|"train --pairs"|"eval --pairs"|"serve --api-key-file"|"serve --password-file"|"serve --token-file"|"models import-clap --tokenizer"|"models import-onnx --tokenizer") _musictext_complete files ""; return;;
     "playlist --for") _musictext_complete words "generic mpd navidrome jellyfin"; return;;
     "train --loss") _musictext_complete words "infonce triplet"; return;;
   esac
@@ -60,11 +60,12 @@ _musictext() {
     "train") words="--base --batch-size --device --epochs --from-library --help --hidden --json --loss --lr --margin --name --pairs --patience --quiet --resume --seed --text-dropout --train-text-adapter --val-fraction --weight-decay -q";;
     "eval") words="--help --json --model --pairs --per-tag --tags";;
     "serve") words="--api-key-file --help --host --jellyfin --model --password-file --playlist-dir --port --subsonic --token-file --user";;
-    "models") words="concepts import-clap list verify --help";;
+    "models") words="concepts import-clap import-onnx list verify --help";;
     "models list") words="--help --json";;
     "models concepts") words="--help --json --learned";;
     "models verify") words="--help";;
     "models import-clap") words="--help --licence --name --sha256 --tokenizer";;
+    "models import-onnx") words="--contract --help --licence --name --tokenizer";;
     "completions") words="install show --help";;
     "completions install") words="--dry-run --force --help -f";;
     "completions show") words="--help";;
@@ -79,7 +80,7 @@ _musictext() {
     "index") _musictext_complete dirs "";;
     "similar") _musictext_complete files "";;
     "tag") _musictext_complete files "";;
-    "models") _musictext_complete words "concepts import-clap list verify";;
+    "models") _musictext_complete words "concepts import-clap import-onnx list verify";;
     "models concepts") _musictext_complete models "";;
     "models verify") _musictext_complete models "";;
     "completions") _musictext_complete words "install show";;

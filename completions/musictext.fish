@@ -163,10 +163,11 @@ complete -c musictext -n '__fish_seen_subcommand_from serve' -l port -x
 complete -c musictext -n '__fish_seen_subcommand_from serve' -l subsonic -x
 complete -c musictext -n '__fish_seen_subcommand_from serve' -l token-file -r -F
 complete -c musictext -n '__fish_seen_subcommand_from serve' -l user -x
-complete -c musictext -n '__fish_seen_subcommand_from models && not __fish_seen_subcommand_from concepts import-clap list verify' -a concepts -d 'List the concepts a query can name: tagger tags, measured...'
-complete -c musictext -n '__fish_seen_subcommand_from models && not __fish_seen_subcommand_from concepts import-clap list verify' -a import-clap -d 'Turn a LAION-CLAP checkpoint into a bundle (ONNX, checked...'
-complete -c musictext -n '__fish_seen_subcommand_from models && not __fish_seen_subcommand_from concepts import-clap list verify' -a list -d 'List installed model bundles (shipped and trained).'
-complete -c musictext -n '__fish_seen_subcommand_from models && not __fish_seen_subcommand_from concepts import-clap list verify' -a verify -d 'Check every files sha256 and that each ONNX graph loads...'
+complete -c musictext -n '__fish_seen_subcommand_from models && not __fish_seen_subcommand_from concepts import-clap import-onnx list verify' -a concepts -d 'List the concepts a query can name: tagger tags, measured...'
+complete -c musictext -n '__fish_seen_subcommand_from models && not __fish_seen_subcommand_from concepts import-clap import-onnx list verify' -a import-clap -d 'Turn a LAION-CLAP checkpoint into a bundle (ONNX, checked...'
+complete -c musictext -n '__fish_seen_subcommand_from models && not __fish_seen_subcommand_from concepts import-clap import-onnx list verify' -a import-onnx -d 'Turn a CLAP ONNX pair that AudioMuse-AI distributes into...'
+complete -c musictext -n '__fish_seen_subcommand_from models && not __fish_seen_subcommand_from concepts import-clap import-onnx list verify' -a list -d 'List installed model bundles (shipped and trained).'
+complete -c musictext -n '__fish_seen_subcommand_from models && not __fish_seen_subcommand_from concepts import-clap import-onnx list verify' -a verify -d 'Check every files sha256 and that each ONNX graph loads...'
 complete -c musictext -n '__fish_seen_subcommand_from models' -l help
 complete -c musictext -n '__fish_seen_subcommand_from models && __fish_seen_subcommand_from list' -l help
 complete -c musictext -n '__fish_seen_subcommand_from models && __fish_seen_subcommand_from list' -l json
@@ -181,6 +182,11 @@ complete -c musictext -n '__fish_seen_subcommand_from models && __fish_seen_subc
 complete -c musictext -n '__fish_seen_subcommand_from models && __fish_seen_subcommand_from import-clap' -l name -x
 complete -c musictext -n '__fish_seen_subcommand_from models && __fish_seen_subcommand_from import-clap' -l sha256 -x
 complete -c musictext -n '__fish_seen_subcommand_from models && __fish_seen_subcommand_from import-clap' -l tokenizer -r -F
+complete -c musictext -n '__fish_seen_subcommand_from models && __fish_seen_subcommand_from import-onnx' -l contract -x
+complete -c musictext -n '__fish_seen_subcommand_from models && __fish_seen_subcommand_from import-onnx' -l help
+complete -c musictext -n '__fish_seen_subcommand_from models && __fish_seen_subcommand_from import-onnx' -l licence -x
+complete -c musictext -n '__fish_seen_subcommand_from models && __fish_seen_subcommand_from import-onnx' -l name -x
+complete -c musictext -n '__fish_seen_subcommand_from models && __fish_seen_subcommand_from import-onnx' -l tokenizer -r -F
 complete -c musictext -n '__fish_seen_subcommand_from completions && not __fish_seen_subcommand_from install show' -a install -d 'Put the completion script where your shell loads it from,...'
 complete -c musictext -n '__fish_seen_subcommand_from completions && not __fish_seen_subcommand_from install show' -a show -d 'Print the completion script (to source it, or to put it...'
 complete -c musictext -n '__fish_seen_subcommand_from completions' -l help
