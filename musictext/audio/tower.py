@@ -264,7 +264,7 @@ def analyse_all(
     try:
         yield from pool.imap_unordered(worker_analyse, paths, chunksize=1)
     except BaseException:  # Ctrl-C, SIGTERM, or the caller stopped early: stop the workers now
-        pool.terminate()
+        _stop_now(pool)
         raise
     # All done: let the workers exit on their own (terminate() could wait forever on a queue lock
     # held by a worker it has just killed).
@@ -278,6 +278,31 @@ def analyse_all(
             if worker.is_alive():
                 worker.kill()
     pool.join()
+
+
+def _stop_now(pool) -> None:
+    """Kill a pool's workers at once and drop the pool. ``Pool.terminate()`` first takes the task
+    queue's lock, and a worker that died holding it (a SIGTERM to the whole process group reaches
+    the workers too, and an idle worker waits for its next task holding that lock) leaves it taken
+    for good: the run hung until killed (seen in the test suite, test_sigterm_of_index_is_quiet).
+    So: no more replacement workers, SIGKILL each one, join them, and cancel the pool's own exit
+    hook, which would call ``terminate()`` and wait on that lock at interpreter exit."""
+    from multiprocessing import pool as mp_pool
+
+    handler = getattr(pool, "_worker_handler", None)
+    if handler is not None:
+        handler._state = mp_pool.TERMINATE  # the handler thread would replace the workers killed below
+    pool._state = mp_pool.TERMINATE
+    for _ in range(2):  # again, for a replacement started while the handler was mid-round
+        workers = list(getattr(pool, "_pool", ()))
+        for worker in workers:
+            if worker.is_alive():
+                worker.kill()
+        for worker in workers:
+            worker.join(5)
+    finalizer = getattr(pool, "_terminate", None)
+    if finalizer is not None and hasattr(finalizer, "cancel"):
+        finalizer.cancel()
 
 
 def analyse_one(path: str, bundle: Bundle, budget: int | None) -> TrackFeatures:
