@@ -384,3 +384,33 @@ def test_learned_probes_rank_a_word_out_of_fold_and_keep_their_log_odds():
     # words: tags as given, else the content words and two-word runs of a caption
     words = lc.file_words([Pair("/x", "a slow accordion piece at 90 bpm", ()), Pair("/y", None, ("Organ", "slow"))])
     assert words == {"/x": {"slow", "accordion", "slow accordion", "bpm"}, "/y": {"organ", "slow"}}
+
+
+@pytest.mark.parametrize("mood", [None, "vibenet@0.1.0+m1"])
+def test_training_space_has_a_column_for_every_concept(monkeypatch, mood):
+    """The in-memory Space `train` scores candidate words in must have every column the bundle's
+    concepts name: with the mood extra installed those include the mood axes (a caption word such as
+    "acoustic" once crashed training with an IndexError there). Library tracks bring their axes;
+    files outside the library get the column mean."""
+    torch = pytest.importorskip("torch")  # noqa: F841 - the trainer's module needs it
+    from musictext.library import space
+    from musictext.library.view import Library
+    from musictext.model.bundle import get_bundle
+    from musictext.train import trainer
+    from musictext.train.features import FeatureTable
+
+    monkeypatch.setattr(space, "active_mood", lambda: mood)
+    base = get_bundle(None)
+    n, rng = 6, np.random.default_rng(0)
+    table = FeatureTable(
+        [f"/music/{i}.flac" for i in range(n)],
+        rng.uniform(0.01, 0.99, (n, base.manifest["dims"]["tags"])).astype(np.float32),
+        rng.normal(size=(n, base.manifest["dims"]["audio_features"])).astype(np.float32),
+        np.full((n, 6), np.nan, np.float32),
+        rng.normal(size=(n, 7)).astype(np.float32) if mood else None,
+    )
+    built = trainer._space(base, table, np.zeros((n, base.manifest["dims"]["joint"]), np.float32))
+    widest = max(col for c in space.bundle_concepts(base) for col, _ in c.columns)
+    assert widest < built.raw.shape[1]
+    scores = Library.over(base, built).text_scores("acoustic instrumental", None)[0]
+    assert scores.shape == (n,) and np.isfinite(scores).all()

@@ -26,6 +26,9 @@ class FeatureTable:
     probs: np.ndarray  # [n, tags]
     pooled: np.ndarray  # [n, d]
     descriptors: np.ndarray  # [n, 6], NaN where not measured
+    # [n, 7] mood axes (MOOD_AXES order) of library tracks when the mood extra is installed, NaN rows
+    # for the rest; None without the extra. They are concept columns, as in the library's own Space.
+    mood: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -85,8 +88,12 @@ def gather_features(
 
     skip, note = reporter.skip, reporter.note
 
+    from musictext.audio.mood import MOOD_AXES
+    from musictext.library.space import active_mood
+
     wanted = list(dict.fromkeys(paths))
     found: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+    mood_model, moods = active_mood(), {}
     with Store(db_path(), readonly=True) as store:
         ids = {}
         for p in wanted:
@@ -98,6 +105,9 @@ def gather_features(
             dm = descriptor_matrix(desc, len(tids))
             for i, tid in enumerate(tids):
                 found[ids[int(tid)]] = (probs[i], pooled[i], dm[i])
+            if mood_model:
+                for tid, row in zip(tids, store.mood_matrix(mood_model, tids)):
+                    moods[ids[int(tid)]] = row
     missing = [p for p in wanted if p not in found]
     if missing:
         cache_path = _cache_file(base.model_id)
@@ -122,11 +132,13 @@ def gather_features(
         return FeatureTable(
             [], np.zeros((0, 0), np.float32), np.zeros((0, 0), np.float32), np.zeros((0, len(DESCRIPTORS)), np.float32)
         )
+    blank = np.full(len(MOOD_AXES), np.nan, np.float32)
     return FeatureTable(
         kept,
         np.stack([found[p][0] for p in kept]).astype(np.float32),
         np.stack([found[p][1] for p in kept]).astype(np.float32),
         np.stack([found[p][2] for p in kept]).astype(np.float32),
+        np.stack([moods.get(p, blank) for p in kept]).astype(np.float32) if mood_model else None,
     )
 
 

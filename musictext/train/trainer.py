@@ -384,8 +384,9 @@ class Final:
 def _space(bundle: Bundle, table: FeatureTable, joint: np.ndarray, new_columns: np.ndarray | None = None):
     """An in-memory Space of the training set's files under ``bundle``, as `index` would store it;
     ``new_columns`` replace the columns of the bundle's own new learned concepts (out-of-fold scores)."""
+    from musictext.audio.mood import MOOD_AXES
     from musictext.concepts import concept_matrix, standardise
-    from musictext.library.space import Space
+    from musictext.library.space import Space, active_mood
     from musictext.model.probes import learned_concepts, probe_columns
 
     learned = learned_concepts(bundle)
@@ -393,7 +394,10 @@ def _space(bundle: Bundle, table: FeatureTable, joint: np.ndarray, new_columns: 
     if new_columns is not None and new_columns.shape[1]:
         cols[:, -new_columns.shape[1] :] = new_columns
     desc = {k: table.descriptors[:, i] for i, k in enumerate(DESCRIPTORS)}
-    raw = concept_matrix(table.probs, desc, cols)
+    mood = None
+    if active_mood():  # the bundle's concepts then name mood columns: the matrix has them, as in the library
+        mood = table.mood if table.mood is not None else np.full((len(table), len(MOOD_AXES)), np.nan, np.float32)
+    raw = concept_matrix(table.probs, desc, cols, mood)
     mu, sd = standardise(raw)
     return Space(bundle.model_id, np.arange(len(table), dtype=np.int64), raw, mu, sd, joint.astype(np.float32))
 
