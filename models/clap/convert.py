@@ -7,21 +7,17 @@ to ONNX and each export is checked against torch (≤ 1e-4) before the bundle is
 
 from __future__ import annotations
 
-import json
 import os
 import pickle
 import shutil
-import time
 import warnings
 from pathlib import Path
 
 import numpy as np
 
-from musictext import __version__
-from musictext.atomic import swap_folder
 from musictext.errors import ModelError, MusictextError
-from musictext.model.bundle import MANIFEST, Bundle, sha256_file
-from musictext.model.clap import build_tokenizer
+from musictext.model.bundle import Bundle, sha256_file
+from musictext.model.clap import build_tokenizer, finish_bundle, manifest_head
 
 ONNX_TOLERANCE = 1e-4
 MAX_TEXT_TOKENS = 77  # LAION-CLAP's tokenizer: truncation and padding to 77
@@ -170,30 +166,21 @@ def import_clap(
             for role, f in (("audio", "audio.onnx"), ("text", "text.onnx"), ("tokenizer", "tokenizer.json"))
         }
         manifest = _manifest(name, checkpoint, digest, tok_sums, licence, base, info, diffs, files)
-        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-        (tmp / "MODEL_CARD.md").write_text(model_card(manifest), encoding="utf-8")
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    target = root / name
-    swap_folder(tmp, target)
-    return Bundle(name, target, manifest)
+    return finish_bundle(tmp, name, manifest, model_card(manifest))
 
 
 def _manifest(name, checkpoint, digest, tok_sums, licence, base, info, diffs, files) -> dict:
     audio_cfg = info["audio_config"]
-    return {
-        "name": name,
-        "version": files["audio"]["sha256"][:8],
-        "kind": "clap",
-        "base": base.model_id,  # concepts (tags, descriptors, learned) come from the base's audio tower
-        "scoring": "joint",
-        "pipeline_version": 1,
-        "description": f"LAION-CLAP joint embedding from {checkpoint.name} ({info['architecture'][:60]})",
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "musictext_version": __version__,
-        "licenses": {"clap": licence or "not stated by the user"}
-        | {f"concepts ({k})": v for k, v in base.manifest.get("licenses", {}).items()},
+    return manifest_head(
+        name,
+        files["audio"]["sha256"][:8],
+        base,
+        f"LAION-CLAP joint embedding from {checkpoint.name} ({info['architecture'][:60]})",
+        licence,
+    ) | {
         "sources": {
             "checkpoint": checkpoint.name,
             "checkpoint_sha256": digest,

@@ -268,6 +268,47 @@ def build_tokenizer(folder: Path, out: Path) -> dict:
     return {"vocab.json": sha256_file(vocab), "merges.txt": sha256_file(merges)}
 
 
+def manifest_head(name: str, version: str, base: Bundle, description: str, licence: str | None) -> dict:
+    """The manifest fields every imported CLAP bundle starts with (import-clap and import-onnx)."""
+    import time
+
+    from musictext import __version__
+
+    return {
+        "name": name,
+        "version": version,
+        "kind": "clap",
+        "base": base.model_id,  # concepts (tags, descriptors, learned) come from the base's audio tower
+        "scoring": "joint",
+        "pipeline_version": 1,
+        "description": description,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "musictext_version": __version__,
+        "licenses": {"clap": licence or "not stated by the user"}
+        | {f"concepts ({k})": v for k, v in base.manifest.get("licenses", {}).items()},
+    }
+
+
+def finish_bundle(staged: Path, name: str, manifest: dict, card: str) -> Bundle:
+    """Write the manifest and model card into the staged folder, then swap it in as bundle ``name``
+    beside it (the staged folder is removed if anything fails)."""
+    import shutil
+
+    from musictext.atomic import swap_folder
+    from musictext.model.bundle import MANIFEST
+
+    try:
+        (staged / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+        (staged / "MODEL_CARD.md").write_text(card, encoding="utf-8")
+        staged.chmod(0o755)
+    except BaseException:
+        shutil.rmtree(staged, ignore_errors=True)
+        raise
+    target = staged.parent / name
+    swap_folder(staged, target)
+    return Bundle(name, target, manifest)
+
+
 # Import (torch) ----------------------------------------------------------------------------------
 
 PORT = "musictext_clap_port"

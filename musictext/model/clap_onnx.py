@@ -24,20 +24,25 @@ matter) and checked to give the same embeddings as the originals.
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from musictext import __version__
 from musictext.errors import ModelError, MusictextError
-from musictext.model.bundle import MANIFEST, Bundle, sha256_file
-from musictext.model.clap import SAMPLE_RATE, WINDOW, MelFrontEnd, build_tokenizer, windows
+from musictext.model.bundle import Bundle, sha256_file
+from musictext.model.clap import (
+    SAMPLE_RATE,
+    WINDOW,
+    MelFrontEnd,
+    build_tokenizer,
+    finish_bundle,
+    manifest_head,
+    windows,
+)
 
 TEXT_TOKENS = 77  # AudioMuse-AI's tokenizer call: max_length 77, padding "max_length"
 PAD_ID = 1  # RoBERTa's <pad>
@@ -255,7 +260,6 @@ def import_onnx(
     base: Bundle | None = None,
 ) -> Bundle:
     """Check the pair against the contract and write the bundle; every refusal is one ModelError line."""
-    from musictext.atomic import swap_folder
     from musictext.config import user_models_dir
     from musictext.model.bundle import get_bundle
     from musictext.model.runtime import make_session
@@ -301,15 +305,10 @@ def import_onnx(
             "text": [text_session.get_outputs()[0].name],
         }
         manifest["clap"]["reserialise_max_abs_diff"] = diffs
-        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-        (tmp / "MODEL_CARD.md").write_text(model_card(manifest), encoding="utf-8")
-        tmp.chmod(0o755)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    target = root / name
-    swap_folder(tmp, target)
-    return Bundle(name, target, manifest)
+    return finish_bundle(tmp, name, manifest, model_card(manifest))
 
 
 def _manifest(name, audio, text, chosen, spec, width, joint, base, licence, tok_sums) -> dict:
@@ -317,18 +316,13 @@ def _manifest(name, audio, text, chosen, spec, width, joint, base, licence, tok_
     for sidecar in (audio.with_name(audio.name + ".data"), audio.with_suffix(".data")):
         if sidecar.is_file():
             audio_sums[sidecar.name] = sha256_file(sidecar)
-    return {
-        "name": name,
-        "version": audio_sums[audio.name][:8],
-        "kind": "clap",
-        "base": base.model_id,  # concepts (tags, descriptors, learned) come from the base's audio tower
-        "scoring": "joint",
-        "pipeline_version": 1,
-        "description": f"CLAP joint embedding imported from {audio.name} + {text.name} ({spec.title})",
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "musictext_version": __version__,
-        "licenses": {"clap": licence or "not stated by the user"}
-        | {f"concepts ({k})": v for k, v in base.manifest.get("licenses", {}).items()},
+    return manifest_head(
+        name,
+        audio_sums[audio.name][:8],
+        base,
+        f"CLAP joint embedding imported from {audio.name} + {text.name} ({spec.title})",
+        licence,
+    ) | {
         "sources": {
             "audio_onnx": audio_sums,
             "text_onnx": {text.name: sha256_file(text)},
