@@ -185,9 +185,11 @@ def bench_whole(tf_python: str | None) -> str:
 
 
 # sampled mode ------------------------------------------------------------------------------------
-def bench_sampled(budgets: list[int]) -> str:
+def bench_sampled(budgets: list[int], rounds: int = 5) -> str:
     """Whole-command throughput on 48 tracks, and the steady-state rate: the extra 24 tracks of a
-    48-track run over a 24-track run, which cancels start-up and model loading."""
+    48-track run over a 24-track run, which cancels start-up and model loading. The steady rate is
+    a difference of two walls, so one round swings by 20% or more on this machine: ``rounds``
+    rounds (the two libraries alternating), medians reported with the steady rate's range."""
     big = mp3_library("sampled", 48, 240)
     small = WORK / "sampled-24"
     small.mkdir(exist_ok=True)
@@ -197,25 +199,44 @@ def bench_sampled(budgets: list[int]) -> str:
     rows = []
     for budget in budgets:
         args = ["--full"] if budget == 0 else ["--windows", str(budget)]
-        walls = {}
-        for lib in (small, big):
-            wall, rss, out = run_timed([*MT, "index", str(lib), *args, "--json", "-q"], fresh_home())
-            walls[lib] = (wall, rss, json.loads(out.strip().splitlines()[-1])["indexed"])
-        wall, rss, n = walls[big]
-        marginal = 24 / max(1e-6, wall - walls[small][0]) * 3600
-        rows.append(["whole" if budget == 0 else budget, n, wall, n / wall * 3600, marginal, rss])
+        walls, steady, rss_all, n = [], [], [], 0
+        for _ in range(rounds):
+            got = {}
+            for lib in (small, big):
+                wall, rss, out = run_timed([*MT, "index", str(lib), *args, "--json", "-q"], fresh_home())
+                got[lib] = (wall, rss, json.loads(out.strip().splitlines()[-1])["indexed"])
+            wall, rss, n = got[big]
+            walls.append(wall)
+            rss_all.append(rss)
+            steady.append(24 / max(1e-6, wall - got[small][0]) * 3600)
+        wall = float(np.median(walls))
+        rows.append(
+            [
+                "whole" if budget == 0 else budget,
+                n,
+                rounds,
+                wall,
+                n / wall * 3600,
+                float(np.median(steady)),
+                f"{min(steady):,.0f} - {max(steady):,.0f}",
+                max(rss_all),
+            ]
+        )
     return (
         "### Sampled mode: 4-minute MP3 tracks per hour (2 cores)\n\n"
         "Generated 4-minute 192 kb/s stereo MP3s, a fresh library each run. `tracks/hour` times the whole "
         "command on 48 tracks (start-up, model loading and pool start included); `steady tracks/hour` is "
-        "24 / (wall of 48 tracks - wall of the first 24), what a large library sees.\n\n"
+        "24 / (wall of 48 tracks - wall of the first 24), what a large library sees. Medians of the rounds "
+        "(each round indexes the 24- and the 48-track library); the steady rate's range beside it.\n\n"
         + table(
             [
                 "windows per track",
                 "tracks",
+                "rounds",
                 "wall s",
                 "tracks/hour (whole command)",
                 "steady tracks/hour",
+                "steady range",
                 "peak RSS MiB",
             ],
             rows,
@@ -520,6 +541,7 @@ def main() -> None:
     default_tf = "/tmp/tfvenv/bin/python" if Path("/tmp/tfvenv/bin/python").exists() else None
     ap.add_argument("--tf-python", default=os.environ.get("MUSICTEXT_TF_PYTHON", default_tf))
     ap.add_argument("--budgets", default="2,4,8,16,0", help="windows per track to time (0: whole track)")
+    ap.add_argument("--rounds", type=int, default=5, help="sampled: rounds per budget (medians)")
     a = ap.parse_args()
     if a.what == "_build":
         synthetic_library(Path(a.args[0]), int(a.args[1]))
@@ -529,7 +551,7 @@ def main() -> None:
     if a.what in ("all", "whole"):
         parts.append(("index-whole", bench_whole(a.tf_python)))
     if a.what in ("all", "sampled"):
-        parts.append(("index-sampled", bench_sampled([int(b) for b in a.budgets.split(",")])))
+        parts.append(("index-sampled", bench_sampled([int(b) for b in a.budgets.split(",")], a.rounds)))
     if a.what in ("all", "long"):
         parts.append(("index-long", bench_long()))
     if a.what in ("all", "search"):

@@ -102,7 +102,7 @@ def summary(parts: dict[str, str], sizes: dict) -> list[list]:
         for budget in sizes["sampled"]:
             first = lambda c, b=budget: c == str(b)  # noqa: E731
             add(
-                f"sampled indexing, {budget} windows, steady",
+                f"sampled indexing, {budget} windows, steady (median of rounds)",
                 _pick(t, "steady tracks/hour", **{"windows per track": first}),
                 "tracks/h",
                 20_000,
