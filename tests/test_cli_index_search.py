@@ -254,3 +254,15 @@ def test_full_mode_streams_whole_tracks_and_upgrades_sampled_ones(tmp_path):
     assert "silent" in full.stderr
     again = last_json(mt("index", str(music), "--json").stdout)
     assert again["unchanged"] == 1  # a whole-track analysis satisfies the sampled mode too
+
+
+def test_piped_explain_keeps_the_reasons(tmp_path, musictext_home):
+    """`search --explain | less`: a path and its reasons per line, tab-separated (paths alone without it)."""
+    from tests.conftest import make_library
+
+    mt("index", str(make_library(tmp_path)), "-q")
+    plain = mt("search", "calm piano", "-n", "3").stdout.splitlines()
+    explained = mt("search", "calm piano", "-n", "3", "--explain").stdout.splitlines()
+    assert len(plain) == len(explained) == 3 and all("\t" not in line for line in plain)
+    assert [line.split("\t")[0] for line in explained] == plain
+    assert all(line.split("\t")[1].strip() for line in explained)

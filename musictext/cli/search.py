@@ -27,6 +27,11 @@ def _need_words(value: str) -> str:
     return value
 
 
+def _why(result) -> str:
+    """A result's three largest reasons, as the table's "why" column shows them."""
+    return ", ".join(f"{c} {v:+.1f}" for c, v in result.why[:3])
+
+
 def render(outcome, as_json: bool, paths_only: bool, explain: bool, title: str, paths0: bool = False) -> None:
     for w in outcome.warnings:
         warn(w)
@@ -47,9 +52,18 @@ def render(outcome, as_json: bool, paths_only: bool, explain: bool, title: str, 
                 row["seed"] = outcome.seed
             emit_json(row)
         return
-    if paths0 or paths_only or not stdout_is_tty():
+    if paths0 or paths_only:
         for r in outcome.results:
             emit_path(r.track.path, nul=paths0)
+        return
+    if not stdout_is_tty():
+        # Piped: one path a line, as `rg -l` does; with --explain the reasons follow a tab, so that
+        # `search --explain | less` does not drop what was asked for (`cut -f1` gives the paths back).
+        for r in outcome.results:
+            if explain:
+                emit_line(visible(r.track.path) + "\t" + visible(_why(r)))
+            else:
+                emit_path(r.track.path)
         return
     from rich.table import Table
 
@@ -64,7 +78,7 @@ def render(outcome, as_json: bool, paths_only: bool, explain: bool, title: str, 
     for r in outcome.results:
         cells = [str(r.rank), f"{r.score:.2f}", safe(r.track.display), fmt_duration(r.track.duration)]
         if explain:
-            cells.append(safe(", ".join(f"{c} {v:+.1f}" for c, v in r.why[:3])))
+            cells.append(safe(_why(r)))
         cells.append(safe(r.track.path))
         table.add_row(*cells)
     out.print(table)
