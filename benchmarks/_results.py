@@ -56,3 +56,25 @@ def write_section(name: str, body: str) -> None:
     else:
         text = text.rstrip() + "\n\n" + block + "\n"
     RESULTS.write_text(text)
+
+
+def random_features(rng, probs):
+    """The features ``Store.put_features`` takes for one synthetic sampled track: the given tag
+    probabilities, zero pooled features and descriptors drawn in their usual ranges."""
+    import numpy as np
+
+    return {
+        "mode": "sampled:8",
+        "analysed_s": 24.0,
+        "probs": probs,
+        "pooled": np.zeros(400, np.float32),
+        "descriptors": {
+            "bpm": float(rng.uniform(60, 180)),
+            "onset_rate": float(rng.uniform(0.5, 8)),
+            "key": int(rng.integers(0, 12)),
+            "major": float(rng.uniform(-1, 1)),
+            "loudness": float(rng.uniform(-30, -8)),
+            "brightness": float(rng.uniform(500, 4000)),
+            "percussive": float(rng.uniform(0, 1)),
+        },
+    }

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _results import machine, table, write_section  # noqa: E402
+from _results import machine, random_features, table, write_section  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 WORK = Path(os.environ.get("TMPDIR", "/tmp")) / "musictext-bench"
@@ -310,21 +310,7 @@ def synthetic_library(home: Path, n: int) -> None:
                     store.put_features(
                         tid,
                         bundle.model_id,
-                        {
-                            "mode": "sampled:8",
-                            "analysed_s": 24.0,
-                            "probs": probs[i],
-                            "pooled": np.zeros(400, np.float32),
-                            "descriptors": {
-                                "bpm": float(rng.uniform(60, 180)),
-                                "onset_rate": float(rng.uniform(0.5, 8)),
-                                "key": int(rng.integers(0, 12)),
-                                "major": float(rng.uniform(-1, 1)),
-                                "loudness": float(rng.uniform(-30, -8)),
-                                "brightness": float(rng.uniform(500, 4000)),
-                                "percussive": float(rng.uniform(0, 1)),
-                            },
-                        },
+                        random_features(rng, probs[i]),
                     )
                     store.put_vector(tid, bundle.model_id, joint[i])
             store.bump_generation(bundle.model_id)
