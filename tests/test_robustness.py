@@ -146,19 +146,29 @@ def _start_index(music: Path) -> subprocess.Popen:
     )
 
 
-def _wait_for_workers(proc: subprocess.Popen, home: Path) -> list[int]:
+# Enough files that the run is still analysing when the first batch is committed: workers take
+# seconds to load the model, then analyse these short files in a few milliseconds each, so with 30
+# files a signal sent after the first commit could land after the run had finished (seen in CI).
+MANY = 160
+
+
+def _wait_for_workers(proc: subprocess.Popen, home: Path, total: int = MANY) -> list[int]:
+    """The run's workers, once it has committed tracks and is still analysing more."""
     deadline = time.time() + 120
     while time.time() < deadline and proc.poll() is None:
         kids = _children(proc.pid)
-        if len(kids) >= 2 and _tracks(home) >= 1:
+        done = _tracks(home)
+        if done >= total:
+            raise AssertionError(f"the run finished ({done} tracks) before it could be interrupted")
+        if len(kids) >= 2 and done >= 1:
             return kids
-        time.sleep(0.1)
+        time.sleep(0.02)
     raise AssertionError("index never started its workers")
 
 
 def test_ctrl_c_in_index_exits_130_with_one_line(tmp_path, musictext_home):
     music = tmp_path / "many"
-    _many(music, 30)
+    _many(music, MANY)
     proc = _start_index(music)
     _wait_for_workers(proc, musictext_home)
     os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the whole process group
@@ -169,14 +179,14 @@ def test_ctrl_c_in_index_exits_130_with_one_line(tmp_path, musictext_home):
 
 def test_sigkill_of_index_leaves_no_worker_and_no_lock(tmp_path, musictext_home):
     music = tmp_path / "many"
-    _many(music, 30)
+    _many(music, MANY)
     proc = _start_index(music)
     workers = _wait_for_workers(proc, musictext_home)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     rerun = mt("index", str(music), "--json", "-q", check=False)  # at once: not refused as busy
     assert rerun.returncode == 0 and "another musictext process" not in rerun.stderr, rerun.stderr
-    assert last_json(rerun.stdout)["unchanged"] + last_json(rerun.stdout)["indexed"] == 30
+    assert last_json(rerun.stdout)["unchanged"] + last_json(rerun.stdout)["indexed"] == MANY
     alive = [w for w in workers if Path(f"/proc/{w}").exists() and "zombie" not in _state(w)]
     assert not alive, f"workers outlived their parent: {alive}"
     _, errtext = proc.communicate()
@@ -192,7 +202,7 @@ def _state(pid: int) -> str:
 
 def test_sigterm_of_index_is_quiet(tmp_path, musictext_home):
     music = tmp_path / "many"
-    _many(music, 30)
+    _many(music, MANY)
     proc = _start_index(music)
     _wait_for_workers(proc, musictext_home)
     os.killpg(proc.pid, signal.SIGTERM)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
 
 import typer
@@ -75,13 +77,27 @@ def _interrupted(code: int = ExitCode.INTERRUPTED) -> None:
 
 def main() -> None:
     """Entry point: run the app and turn every MusictextError into one line and an exit code."""
-    import signal
-
     signal.signal(signal.SIGTERM, _terminate)
     try:
         _run()
     finally:
+        # The command is over (its work committed or rolled back): a signal from here to the end of
+        # interpreter shutdown (pool and thread exit hooks) ends the process at once, with the same one
+        # line and code as during the run, never a traceback from an exit hook.
+        signal.signal(signal.SIGINT, _interrupted_late)
+        signal.signal(signal.SIGTERM, _interrupted_late)
         _report_skipped_bundles()
+
+
+def _interrupted_late(signum, frame) -> None:
+    for stream in (sys.stdout, sys.stderr):  # os._exit skips the buffers: what was printed stays printed
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    sys.stderr.write("musictext: interrupted\n")
+    sys.stderr.flush()
+    os._exit(ExitCode.INTERRUPTED if signum == signal.SIGINT else 128 + signum)
 
 
 def _report_skipped_bundles() -> None:
@@ -95,8 +111,6 @@ def _report_skipped_bundles() -> None:
 
 
 def _run() -> None:
-    import signal
-
     try:
         rv = app(standalone_mode=False)
     except MusictextError as exc:
