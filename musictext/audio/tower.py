@@ -177,10 +177,6 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _quiet_exit(signum, frame) -> None:
-    os._exit(0)  # no traceback, no BrokenPipe noise: the parent reports what happened
-
-
 def worker_init(
     bundle: Bundle,
     providers: tuple[str, ...],
@@ -191,8 +187,11 @@ def worker_init(
 ) -> None:
     global _tower, _budget, _mood
     if parent is not None:  # a worker process, not the in-process path
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-        signal.signal(signal.SIGTERM, _quiet_exit)
+        # Ctrl-C and SIGTERM reach the whole process group; they are the parent's to handle (it stops
+        # the workers). A worker that exited on its own would make the pool start a replacement while
+        # the parent is still unwinding (a traceback from the pool's thread, seen in CI).
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # the run is gone (SIGKILL): die quietly, no traceback
         _die_with_parent(parent)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -236,7 +235,8 @@ def _context():
         sys.warnoptions.append(quiet)
     if "forkserver" in mp.get_all_start_methods():
         ctx = mp.get_context("forkserver")
-        ctx.set_forkserver_preload([__name__])
+        # The fork server ignores SIGTERM as it already ignores Ctrl-C (it exits with the run anyway).
+        ctx.set_forkserver_preload([__name__, "musictext.audio.forkserver_signals"])
         return ctx
     return mp.get_context("spawn")
 
