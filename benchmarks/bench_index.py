@@ -383,6 +383,14 @@ def bench_cold_parts(n: int) -> str:
         ),
         ("`musictext --help`", [*MT, "--help"]),
         ("`musictext search` (a repeated query)", query),
+        (
+            "the same, with the interpreter's tear-down (`main()`, then a normal exit)",
+            [
+                py,
+                "-c",
+                f"import sys; sys.argv = {['musictext', *query[3:]]!r}; from musictext.cli.app import main; main()",
+            ],
+        ),
     ]
     walls: dict[str, list[float]] = {label: [] for label, _ in steps}
     fresh: list[float] = []
@@ -399,6 +407,7 @@ def bench_cold_parts(n: int) -> str:
         "+ everything search imports": steps[3][0],
         "`musictext --help`": steps[4][0],
         "`musictext search` (a repeated query)": steps[5][0],
+        steps[8][0]: steps[7][0],
     }
     med = {label: statistics.median(v) for label, v in walls.items()}
     rows = [

@@ -50,8 +50,9 @@ def calibration_patches(count: int, seed: int = 0) -> np.ndarray:
     return np.concatenate([patches(log_mel(synthetic_clip(rng)))[:1] for _ in range(count)])
 
 
-def quantize(src: Path, dst: Path, count: int = 64) -> None:
-    """Write the timbral-int8 graph of ``src`` to ``dst`` (QDQ, per channel, MinMax calibration)."""
+def quantize(src: Path, dst: Path, count: int = 64, nodes: list[str] | None = None) -> None:
+    """Write the timbral-int8 graph of ``src`` to ``dst`` (QDQ, per channel, MinMax calibration);
+    ``nodes``: other convolutions to quantise instead (benchmarks/bench_onnx_budget.py tries some)."""
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
     data = calibration_patches(count)
@@ -71,7 +72,7 @@ def quantize(src: Path, dst: Path, count: int = 64) -> None:
         per_channel=True,
         activation_type=QuantType.QUInt8,
         weight_type=QuantType.QInt8,
-        nodes_to_quantize=TIMBRAL,
+        nodes_to_quantize=nodes or TIMBRAL,
     )
 
 

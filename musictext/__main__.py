@@ -1,3 +1,3 @@
-from musictext.cli.app import main
+from musictext.cli.app import run
 
-main()
+run()

@@ -266,3 +266,42 @@ def test_piped_explain_keeps_the_reasons(tmp_path, musictext_home):
     assert len(plain) == len(explained) == 3 and all("\t" not in line for line in plain)
     assert [line.split("\t")[0] for line in explained] == plain
     assert all(line.split("\t")[1].strip() for line in explained)
+
+
+class _Exited(Exception):
+    def __init__(self, code: int):
+        self.code = code
+
+
+def test_read_only_commands_skip_the_teardown_and_keep_their_output(tmp_path, musictext_home, monkeypatch):
+    """search/similar/status end with os._exit once their output is flushed (the interpreter's tear-down
+    was a fifth of a cold search); index does not (its pools and exit hooks clean up); codes are kept."""
+    import signal
+
+    from musictext.cli import app
+
+    lib = make_library(tmp_path)
+    indexed = last_json(mt("index", str(lib), "--json", "-q").stdout)["indexed"]
+    big = mt("search", "calm piano", "-n", "500", "--json")  # a pipe: nothing lost in a buffer
+    rows = [json.loads(line) for line in big.stdout.splitlines()]  # one JSON object per result
+    assert len(rows) == indexed > 1 and all(r["path"] for r in rows)
+    empty = mt("search", "jazz", check=False, env={**os.environ, "MUSICTEXT_HOME": str(tmp_path / "none")})
+    assert empty.returncode not in (0, 1) and empty.stderr.strip().count("\n") == 0, empty.stderr
+
+    def fake_exit(code):
+        raise _Exited(code)
+
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        monkeypatch.setattr(app.os, "_exit", fake_exit)
+        monkeypatch.setattr(sys, "argv", ["musictext", "status", "--json"])
+        with pytest.raises(_Exited) as fast:
+            app.run()
+        assert fast.value.code == 0
+        monkeypatch.setattr(sys, "argv", ["musictext", "index", str(lib), "-q", "-j", "1"])
+        with pytest.raises(SystemExit) as normal:
+            app.run()
+        assert normal.value.code == 0
+    finally:
+        for s, h in handlers.items():
+            signal.signal(s, h)
