@@ -90,9 +90,9 @@ def main() -> None:
 
 
 # Commands whose work is over, committed and closed when they return: they end without the
-# interpreter's tear-down (freeing every module and array: ~60 ms of a ~0.3 s cold search, measured in
-# benchmarks/RESULTS.md, "exit"). Not index, tag, train or serve, whose libraries (multiprocessing,
-# Ray, uvicorn, torch) clean up in exit hooks.
+# interpreter's tear-down (freeing every module and array: 65 ms of a 0.36 s cold search, measured side
+# by side in benchmarks/RESULTS.md, section search-cold-parts). Not index, tag, train or serve, whose
+# libraries (multiprocessing, Ray, uvicorn, torch) clean up in exit hooks.
 FAST_EXIT_COMMANDS = frozenset({"search", "similar", "playlist", "status", "duplicates"})
 
 
