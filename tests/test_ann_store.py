@@ -39,3 +39,25 @@ def test_store_roundtrip_and_generation(tmp_path):
         assert ro.count_tracks() == 1
     with Store(tmp_path / "missing.sqlite3", readonly=True) as empty:
         assert empty.count_tracks() == 0
+
+
+def test_moods_of_many_tracks_takes_each_tracks_newest_model(tmp_path):
+    """What a Parquet shard carries: every track with mood axes, the newest model's when it has several
+    (read in chunks, so a shard of 50k tracks is a hundred queries, not 50k)."""
+    from musictext.audio.mood import MOOD_AXES
+
+    with Store(tmp_path / "lib.sqlite3") as store, store.batch():
+        ids = [store.upsert_track(f"/m/{i}.mp3", 1, 1, f"h{i}", 10.0, {}) for i in range(1203)]
+        for i, tid in enumerate(ids):
+            if i % 3:  # a third of the tracks have no mood axes
+                store.put_mood(tid, "vibenet@0.1.0+m1", {a: 0.25 for a in MOOD_AXES})
+            if i % 2 == 0:
+                store.put_mood(tid, "vibenet@0.2.0+m1", {a: 0.75 for a in MOOD_AXES})
+        got = store.moods_of(ids)
+    expected = {tid for i, tid in enumerate(ids) if i % 3 or i % 2 == 0}
+    assert set(got) == expected
+    for i, tid in enumerate(ids):
+        if tid in got:
+            newest = "vibenet@0.2.0+m1" if i % 2 == 0 else "vibenet@0.1.0+m1"
+            assert got[tid]["model"] == newest
+            assert got[tid]["axes"]["valence"] == (0.75 if i % 2 == 0 else 0.25)

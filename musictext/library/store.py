@@ -435,10 +435,14 @@ class Store:
         if not ids or not self._has_table("mood_axes"):
             return {}
         out: dict[int, dict] = {}
-        q = f"SELECT track_id, mood_model, {', '.join(MOOD_AXES)} FROM mood_axes WHERE track_id=? ORDER BY mood_model"
-        for tid in ids:
-            for r in self.conn.execute(q, (tid,)):
-                out[tid] = {"model": r[1], "axes": dict(zip(MOOD_AXES, tuple(r)[2:]))}
+        for i in range(0, len(ids), 500):  # one query per 500 tracks, not one per track
+            chunk = list(ids[i : i + 500])
+            q = (
+                f"SELECT track_id, mood_model, {', '.join(MOOD_AXES)} FROM mood_axes"
+                f" WHERE track_id IN ({', '.join('?' * len(chunk))}) ORDER BY track_id, mood_model"
+            )
+            for r in self.conn.execute(q, chunk):  # the last model of a track wins, as before
+                out[r[0]] = {"model": r[1], "axes": dict(zip(MOOD_AXES, tuple(r)[2:]))}
         return out
 
     def mood_counts(self) -> dict[str, int]:
