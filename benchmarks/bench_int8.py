@@ -23,6 +23,44 @@ from _results import machine, table, write_section  # noqa: E402
 from bench_index import mp3_library  # noqa: E402
 
 
+def stage_times(files: list[Path], budget: int, towers: dict) -> tuple[dict[str, list[float]], dict[str, list]]:
+    """Seconds per file of each stage of sampled analysis: ``decode`` (track_patches minus the log-mel
+    it computes), ``mel``, one entry per tower of ``towers`` (name -> AudioTower, all on the same
+    patches) and ``desc``; and each tower's mean tag probabilities per file. The first file warms
+    caches and is not counted."""
+    from musictext.audio.decode import track_patches
+    from musictext.audio.descriptors import describe
+    from musictext.audio.frontend import log_mel
+
+    t: dict[str, list[float]] = {k: [] for k in ("decode", "mel", *towers, "desc")}
+    probs: dict[str, list] = {name: [] for name in towers}
+    for k, path in enumerate([files[0], *files]):
+        t0 = time.perf_counter()
+        audio = track_patches(path, budget)
+        t1 = time.perf_counter()
+        n = audio.window_samples
+        for i in range(len(audio.window_starts) or 1):
+            log_mel(audio.samples[i * n : (i + 1) * n])
+        t2 = time.perf_counter()
+        took, out = {}, {}
+        for name, tower in towers.items():
+            a = time.perf_counter()
+            out[name] = tower.run(audio.patches)[0].mean(0)
+            took[name] = time.perf_counter() - a
+        t3 = time.perf_counter()
+        describe(audio.samples, window_starts=audio.window_starts or None)
+        t4 = time.perf_counter()
+        if k == 0:
+            continue
+        t["decode"].append(t1 - t0 - (t2 - t1))
+        t["mel"].append(t2 - t1)
+        t["desc"].append(t4 - t3)
+        for name in towers:
+            t[name].append(took[name])
+            probs[name].append(out[name])
+    return t, probs
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tracks", type=int, default=12)
@@ -31,9 +69,6 @@ def main() -> None:
 
     import numpy as np
 
-    from musictext.audio.decode import track_patches
-    from musictext.audio.descriptors import describe
-    from musictext.audio.frontend import log_mel
     from musictext.audio.tower import AudioTower
     from musictext.model.bundle import get_bundle
     from musictext.model.runtime import make_session
@@ -44,31 +79,8 @@ def main() -> None:
     int8_tower._session = make_session(bundle.file("audio_int8"), ("CPUExecutionProvider",), 1)
     files = sorted(mp3_library("mp3-4min", args.tracks, 240).glob("*.mp3"))[: args.tracks]
     load = os.getloadavg()[0]
-    t = {k: [] for k in ("decode", "mel", "float", "int8", "desc")}
-    change = []
-    for k, path in enumerate([files[0], *files]):  # the first one warms caches and is not counted
-        t0 = time.perf_counter()
-        audio = track_patches(path, args.budget)
-        t1 = time.perf_counter()
-        n = audio.window_samples
-        for i in range(len(audio.window_starts) or 1):
-            log_mel(audio.samples[i * n : (i + 1) * n])
-        t2 = time.perf_counter()
-        pf, _ = float_tower.run(audio.patches)
-        t3 = time.perf_counter()
-        pi, _ = int8_tower.run(audio.patches)
-        t4 = time.perf_counter()
-        describe(audio.samples, window_starts=audio.window_starts or None)
-        t5 = time.perf_counter()
-        if k == 0:
-            continue
-        mel = t2 - t1
-        t["decode"].append(t1 - t0 - mel)
-        t["mel"].append(mel)
-        t["float"].append(t3 - t2)
-        t["int8"].append(t4 - t3)
-        t["desc"].append(t5 - t4)
-        change.append(float(np.abs(pf.mean(0) - pi.mean(0)).max()))
+    t, probs = stage_times(files, args.budget, {"float": float_tower, "int8": int8_tower})
+    change = [float(np.abs(pf - pi).max()) for pf, pi in zip(probs["float"], probs["int8"])]
     med = {k: 1000 * statistics.median(v) for k, v in t.items()}
     common = med["decode"] + med["mel"] + med["desc"]
     rows = [

@@ -22,46 +22,20 @@ import os
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "models"))
-from _results import machine, table, write_section  # noqa: E402
+from _results import machine, median_time, table, write_section  # noqa: E402
 from bench_index import mp3_library  # noqa: E402
+from bench_int8 import stage_times  # noqa: E402
 
 TARGET_PER_HOUR = 20_000
 NETS = ("msd", "mtt")
 
 
-def stages(files: list[Path], budget: int, tower) -> dict[str, float]:
-    from musictext.audio.decode import track_patches
-    from musictext.audio.descriptors import describe
-    from musictext.audio.frontend import log_mel
-
-    t = {k: [] for k in ("decode", "mel", "onnx", "desc")}
-    for k, path in enumerate([files[0], *files]):  # the first one warms caches and is not counted
-        t0 = time.perf_counter()
-        audio = track_patches(path, budget)
-        t1 = time.perf_counter()
-        n = audio.window_samples
-        for i in range(len(audio.window_starts) or 1):
-            log_mel(audio.samples[i * n : (i + 1) * n])
-        t2 = time.perf_counter()
-        tower.run(audio.patches)
-        t3 = time.perf_counter()
-        describe(audio.samples, window_starts=audio.window_starts or None)
-        t4 = time.perf_counter()
-        if k:
-            t["mel"].append(t2 - t1)
-            t["decode"].append(t1 - t0 - (t2 - t1))  # track_patches computes the log-mel once itself
-            t["onnx"].append(t3 - t2)
-            t["desc"].append(t4 - t3)
-    return {k: 1000 * statistics.median(v) for k, v in t.items()}
-
-
 def op_profile(graph: Path, patches) -> dict[str, float]:
-    """ms per operator type for one run over ``patches`` (median of 5 profiled runs, summed)."""
+    """ms per operator type for one run over ``patches`` (the mean of 6 profiled runs)."""
     import onnxruntime as ort
 
     so = ort.SessionOptions()
@@ -98,7 +72,8 @@ def main() -> None:
     tower = AudioTower(bundle)
     tower._session = make_session(bundle.file(bundle.audio_role), ("CPUExecutionProvider",), 1)
     files = sorted(mp3_library("mp3-4min", args.tracks, 240).glob("*.mp3"))[: args.tracks]
-    med = stages(files, args.budget, tower)
+    times, _ = stage_times(files, args.budget, {"onnx": tower})
+    med = {k: 1000 * statistics.median(v) for k, v in times.items()}
     total = sum(med.values())
     allowed = 2 * 3600 * 1000 / TARGET_PER_HOUR
     rows1 = [
@@ -123,14 +98,8 @@ def main() -> None:
     rows_b = []
     for b in (1, 8, 16, 32):
         batch = np.ascontiguousarray(np.resize(patches, (b, *patches.shape[1:])))
-        sess = tower.session
-        sess.run(None, {"mel": batch})
-        runs = []
-        for _ in range(5):
-            t0 = time.perf_counter()
-            sess.run(None, {"mel": batch})
-            runs.append(time.perf_counter() - t0)
-        rows_b.append([b, 1000 * statistics.median(runs) / b])
+        seconds = median_time(lambda batch=batch: tower.session.run(None, {"mel": batch}), repeats=5)
+        rows_b.append([b, 1000 * seconds / b])
     per8 = rows_b[1][1]
     rows_b = [[b, ms, ms / per8] for b, ms in rows_b]
 

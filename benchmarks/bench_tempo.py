@@ -92,17 +92,22 @@ def roc_auc(scores: list[float], positive: list[bool]) -> float:
     return sum((a > b) + 0.5 * (a == b) for a in pos for b in neg) / (len(pos) * len(neg))
 
 
+def verdict(estimate: float | None, bpm: float) -> str:
+    """ "hit" within ±4 %, "octave" at a multiple in OCTAVES (a miss), "none" without a tempo, else "miss"."""
+    if estimate is None:
+        return "none"
+    if abs(estimate / bpm - 1) <= 0.04:
+        return "hit"
+    if any(abs(estimate / (bpm * m) - 1) <= 0.04 for m in OCTAVES):
+        return "octave"
+    return "miss"
+
+
 def summarise(rows: list[dict], got: list[dict]) -> dict:
     import numpy as np
 
-    hits = octave = none = 0
-    for r, g in zip(rows, got):
-        if g["bpm"] is None:
-            none += 1
-        elif abs(g["bpm"] / r["bpm"] - 1) <= 0.04:
-            hits += 1
-        elif any(abs(g["bpm"] / (r["bpm"] * m) - 1) <= 0.04 for m in OCTAVES):
-            octave += 1
+    verdicts = [verdict(g["bpm"], r["bpm"]) for r, g in zip(rows, got)]
+    hits, octave, none = (verdicts.count(v) for v in ("hit", "octave", "none"))
     bpm = np.array([g["bpm"] if g["bpm"] else np.nan for g in got], float)
     bpm = np.log(np.where(np.isfinite(bpm), bpm, np.nanmean(bpm)))
     rate = np.log(np.clip([g["onset_rate"] for g in got], 0.05, 50))

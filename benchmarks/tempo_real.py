@@ -24,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from _results import machine, table, write_section  # noqa: E402
-from bench_tempo import OCTAVES, measure  # noqa: E402
+from bench_tempo import measure, verdict  # noqa: E402
 
 SONGS = Path("/usr/share/hydrogen/data")
 
@@ -71,18 +71,14 @@ def main() -> None:
         "".join(json.dumps({"path": w.name, "bpm": b, "song": str(s)}) + "\n" for s, b, w in rows)
     )
     got = measure([str(w) for _, _, w in rows])
-    table_rows, hits, octave = [], 0, 0
+    said = {"hit": "hit", "none": "no tempo", "miss": "miss"}
+    table_rows, verdicts = [], []
     for (song, bpm, _), g in zip(rows, got):
-        est = g["bpm"]
-        if est is None:
-            verdict = "no tempo"
-        elif abs(est / bpm - 1) <= 0.04:
-            verdict, hits = "hit", hits + 1
-        elif any(abs(est / (bpm * m) - 1) <= 0.04 for m in OCTAVES):
-            verdict, octave = f"octave error (x{est / bpm:.2f})", octave + 1
-        else:
-            verdict = "miss"
-        table_rows.append([song.name, bpm, "-" if est is None else f"{est:.1f}", verdict])
+        est, v = g["bpm"], verdict(g["bpm"], bpm)
+        verdicts.append(v)
+        shown = f"octave error (x{est / bpm:.2f})" if v == "octave" else said[v]
+        table_rows.append([song.name, bpm, "-" if est is None else f"{est:.1f}", shown])
+    hits, octave = verdicts.count("hit"), verdicts.count("octave")
     n = len(rows)
     body = (
         "### Tempo on real drum recordings with known bpm (Hydrogen's demo songs)\n\n"
