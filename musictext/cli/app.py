@@ -107,11 +107,7 @@ def run() -> None:
         if not isinstance(exc.code, (int, type(None))):
             sys.stderr.write(f"{exc.code}\n")
     if _may_exit_fast():
-        for stream in (sys.stdout, sys.stderr):
-            try:
-                stream.flush()
-            except (OSError, ValueError):  # a closed pipe (`| head`): nothing more can be said there
-                pass
+        _flush_std()
         os._exit(code)
     sys.exit(code)
 
@@ -128,12 +124,17 @@ def _may_exit_fast() -> bool:
     return not (mp is not None and mp.active_children()) and "ray" not in sys.modules
 
 
-def _interrupted_late(signum, frame) -> None:
-    for stream in (sys.stdout, sys.stderr):  # os._exit skips the buffers: what was printed stays printed
+def _flush_std() -> None:
+    """Flush stdout and stderr before an ``os._exit``, which skips the buffers."""
+    for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
-        except (OSError, ValueError):
+        except (OSError, ValueError):  # a closed pipe (`| head`): nothing more can be said there
             pass
+
+
+def _interrupted_late(signum, frame) -> None:
+    _flush_std()
     sys.stderr.write("musictext: interrupted\n")
     sys.stderr.flush()
     os._exit(ExitCode.INTERRUPTED if signum == signal.SIGINT else 128 + signum)
