@@ -7,7 +7,7 @@ Each song states its tempo in its own file (``<bpm>`` of the .h2song XML; a song
 markers would be skipped, none of the shipped ones has any). h2cli renders each song through the
 kit it names, the songs are described exactly as `musictext index` does
 (bench_tempo.measure), and the stored bpm is compared as bench_tempo.py does: a hit is within
-±4 %, double/half/triple/third/3-2/2-3 count as octave errors. Measurement only: nothing learns
+±4 %, double/half/triple/third/3-2/2-3 count as octave errors. No tempo setting learns
 from these files. Songs: /usr/share/hydrogen/data/demo_songs and the kits' own demo songs.
 """
 
@@ -84,7 +84,7 @@ def main() -> None:
         "### Tempo on real drum recordings with known bpm (Hydrogen's demo songs)\n\n"
         f"{n} songs that ship with Debian's hydrogen package (its demo songs and the kits' own), each rendered "
         "by h2cli through the sampled acoustic or electronic kit it names; the bpm is the song file's own "
-        "`<bpm>`. Described as `musictext index` does. Measurement only: nothing learns from these files. "
+        "`<bpm>`. Described as `musictext index` does. No tempo setting learns from these files (the `drum loop` probe of models/real_probes.py is trained on the same renders; bpm is not). "
         + (f"Left out, h2cli rendered them silent: {', '.join(silent)}. " if silent else "")
         + f"Within ±4 %: **{hits} of {n}** ({100 * hits / n:.0f} %); octave errors {octave} of {n}.\n\n"
         + table(["song", "bpm (song file)", "stored bpm", "verdict"], table_rows)

@@ -1,12 +1,15 @@
 """Learned concepts from real recordings: probes trained on music and samples Debian packages ship.
 
+    apt-get install hydrogen                      # h2cli, which renders hydrogen-data's demo songs
     python models/real_probes.py --fetch          # apt-get download + dpkg-deb -x into /tmp/probes-src
     python models/real_probes.py --index          # link the chosen files into one library, `musictext index` it
     python models/real_probes.py                  # label, validate across packages, write the probes
     python models/build_bundle.py                 # record probes.npz in the manifest and model card
 
 Labels come only from the packages' own metadata: where a file lies (a package's music folder,
-supertux's per-world music folders) and the words of its file name. The rules are LABELS below,
+supertux's per-world music folders, a drum kit's folder, hydrogen-data's demo-song folder) and the
+words of its file name. hydrogen-data's demo songs are rendered by Hydrogen's own h2cli through the
+package's kits (RENDERED): a song of a drum machine is a drum loop by what the package is. The rules are LABELS below,
 written and reviewed before any validation number was computed. Features are the ones every probe
 uses (`musictext index`'s stored tag probabilities and pooled features; the probe reads the pooled
 features, standardised, as models/train_probes.py chose), and the fit is train_probes.fit
@@ -56,7 +59,12 @@ PACKAGES: dict[str, dict] = {
     "xmoto-data": {"files": r"usr/share/games/xmoto/textures/musics/[^/]+\.ogg$"},
     "lmms-common": {"files": r"usr/share/lmms/samples/(beats|bassloops|basses|drums|instruments|latin|stringsnpads)/"},
     "hydrogen-drumkits": {"files": r"usr/share/hydrogen/data/drumkits/.+\.(wav|flac|aiff)$"},
+    # Hydrogen's own two kits, and its demo songs as h2cli renders them through those kits (RENDERED)
+    "hydrogen-data": {"files": r"usr/share/hydrogen/data/drumkits/.+\.(wav|flac|aiff)$|^renders/[^/]+\.wav$"},
 }
+# Packages whose songs are rendered by the package's own program before they are read:
+# {package: (song folder inside the package, command that renders SONG to WAV)}.
+RENDERED = {"hydrogen-data": ("usr/share/hydrogen/data/demo_songs", ("h2cli", "-s", "{song}", "-o", "{wav}"))}
 FORBIDDEN = frozenset(
     {
         "fretsonfire-songs-muldjord", "fretsonfire-songs-sectoid", "nexuiz-music", "singularity-music",
@@ -126,34 +134,52 @@ LABELS: dict[str, tuple[tuple[str, ...], dict[str, str]]] = {
         {
             "lmms-common": r"/drums/[^/]*(kick|bassdrum)",
             "hydrogen-drumkits": r"/[^/]*(kick|bassdrum|bass drum|bd)[^/]*$",
+            "hydrogen-data": r"/drumkits/.*/[^/]*(kick|bassdrum|bass drum|bd)[^/]*$",
         },
     ),
     "snare drum": (
         ("snare",),
-        {"lmms-common": r"/drums/[^/]*snare", "hydrogen-drumkits": r"/[^/]*(snare|sd)[^/]*$"},
+        {
+            "lmms-common": r"/drums/[^/]*snare",
+            "hydrogen-drumkits": r"/[^/]*(snare|sd)[^/]*$",
+            "hydrogen-data": r"/drumkits/.*/[^/]*(snare|sd)[^/]*$",
+        },
     ),
     "hi-hat": (
         ("hihat", "hi hat"),
-        {"lmms-common": r"/drums/[^/]*(hihat|hi-hat)", "hydrogen-drumkits": r"/[^/]*(hihat|hi-hat|hat|hh)[^/]*$"},
+        {
+            "lmms-common": r"/drums/[^/]*(hihat|hi-hat)",
+            "hydrogen-drumkits": r"/[^/]*(hihat|hi-hat|hat|hh)[^/]*$",
+            "hydrogen-data": r"/drumkits/.*/[^/]*(hihat|hi-hat|hat|hh)[^/]*$",
+        },
     ),
     "cymbal": (
         ("crash cymbal", "ride cymbal"),
         {
             "lmms-common": r"/drums/[^/]*(crash|ride|cymbal|splash|china)",
             "hydrogen-drumkits": r"/[^/]*(crash|ride|cymbal|splash|china)[^/]*$",
+            "hydrogen-data": r"/drumkits/.*/[^/]*(crash|ride|cymbal|splash|china)[^/]*$",
         },
     ),
     "tom": (
         ("tom-tom", "toms"),
-        {"lmms-common": r"/drums/[^/]*tom", "hydrogen-drumkits": r"/[^/]*tom[^/]*$"},
+        {
+            "lmms-common": r"/drums/[^/]*tom",
+            "hydrogen-drumkits": r"/[^/]*tom[^/]*$",
+            "hydrogen-data": r"/drumkits/.*/[^/]*tom[^/]*$",
+        },
     ),
     "hand clap": (
         ("clap", "claps"),
-        {"lmms-common": r"/drums/[^/]*clap", "hydrogen-drumkits": r"/[^/]*clap[^/]*$"},
+        {
+            "lmms-common": r"/drums/[^/]*clap",
+            "hydrogen-drumkits": r"/[^/]*clap[^/]*$",
+            "hydrogen-data": r"/drumkits/.*/[^/]*clap[^/]*$",
+        },
     ),
     "drum loop": (
         ("breakbeat", "drum break", "beat loop"),
-        {"lmms-common": r"/beats/(break|jungle|909beat|electro_beat|house_loop)"},
+        {"lmms-common": r"/beats/(break|jungle|909beat|electro_beat|house_loop)", "hydrogen-data": r"^renders/"},
     ),
 }
 
@@ -178,11 +204,13 @@ def chosen_files(package: str, root: Path) -> list[str]:
         for p in root.rglob("*")
         if p.is_file() and pattern.search(str(p.relative_to(root)).lower())
     )
-    if package == "hydrogen-drumkits":  # at most PER_KIT files per kit, evenly spread over its sorted files
+    if package.startswith("hydrogen-"):  # at most PER_KIT files per kit, evenly spread over its sorted files
         by_kit: dict[str, list[str]] = {}
         for rel in found:
-            by_kit.setdefault(rel.split("/")[5], []).append(rel)
-        found = [f for files in by_kit.values() for f in files[:: max(1, -(-len(files) // PER_KIT))]]
+            by_kit.setdefault(rel.split("/")[5] if "/drumkits/" in rel else "", []).append(rel)
+        found = [
+            f for kit, files in by_kit.items() for f in (files[:: max(1, -(-len(files) // PER_KIT))] if kit else files)
+        ]
     return found
 
 
@@ -195,6 +223,27 @@ def fetch() -> None:
         deb = next((SRC / "debs").glob(f"{package}_*.deb"))
         subprocess.run(["dpkg-deb", "-x", str(deb), str(SRC / package)], check=True)
         deb.unlink()
+    for package, (folder, command) in RENDERED.items():
+        render_songs(SRC / package, folder, command)
+
+
+def render_songs(root: Path, folder: str, command: tuple[str, ...]) -> None:
+    """Render every song of ``root/folder`` into ``root/renders/<song>.wav`` with the package's own
+    program (already rendered songs are kept); a render that fails or is silent is left out."""
+    import soundfile as sf
+
+    out = root / "renders"
+    out.mkdir(exist_ok=True)
+    for song in sorted((root / folder).iterdir()):
+        wav = out / (song.stem + ".wav")
+        if wav.exists():
+            continue
+        args = [a.format(song=song, wav=wav) for a in command]
+        done = subprocess.run(args, capture_output=True, timeout=900)
+        y = sf.read(wav, dtype="float32")[0] if wav.exists() and wav.stat().st_size > 44 else np.zeros(0)
+        if done.returncode or not y.size or float(np.abs(y).max()) <= 1e-4:
+            print(f"left out {song.name}: the render failed or is silent", flush=True)
+            wav.unlink(missing_ok=True)
 
 
 def link_library(lib: Path) -> dict[str, tuple[str, str]]:

@@ -29,6 +29,10 @@ real_probes = pytest.importorskip("real_probes")
         ("lmms-common", "usr/share/lmms/samples/instruments/piano01.ogg", set()),
         ("hydrogen-drumkits", "usr/share/hydrogen/data/drumkits/Audiophob/Snare_1.flac", {"snare drum"}),
         ("hydrogen-drumkits", "usr/share/hydrogen/data/drumkits/Audiophob/Crash_1.flac", {"cymbal"}),
+        ("hydrogen-data", "usr/share/hydrogen/data/drumkits/GMRockKit/Kick-Softest.wav", {"kick drum"}),
+        ("hydrogen-data", "renders/GM_kit_demo1.wav", {"drum loop"}),
+        # a demo song's name is not a drum hit's name: "tutorial_georgyporgy" holds no "tom" rule match
+        ("hydrogen-data", "renders/tutorial_georgyporgy.wav", {"drum loop"}),
         # a word inside another word is not the word; a rule for another package does not apply
         ("supertux-data", "usr/share/games/supertux2/music/misc/bonuscave.ogg", set()),
         ("hedgewars-data", "usr/share/games/hedgewars/Data/Music/kick.ogg", set()),
@@ -69,3 +73,19 @@ def test_shipped_real_probes_load_calibrated_and_are_named_by_their_words():
             assert names == {c["name"]}, phrase
         concept = next(x for x in concepts if x.name == c["name"])
         assert evidence_sources(bundle, concept) == ["probe"]
+
+
+def test_hydrogen_data_reads_its_kits_capped_and_every_rendered_song(tmp_path):
+    kit = tmp_path / "usr/share/hydrogen/data/drumkits/GMRockKit"
+    kit.mkdir(parents=True)
+    for i in range(2 * real_probes.PER_KIT):
+        (kit / f"Snare-{i:02d}.wav").write_bytes(b"")
+    (tmp_path / "renders").mkdir()
+    for song in ("GM_kit_demo1", "TR808kit-demo"):
+        (tmp_path / "renders" / f"{song}.wav").write_bytes(b"")
+    (tmp_path / "usr/share/hydrogen/data/demo_songs").mkdir(parents=True)
+    (tmp_path / "usr/share/hydrogen/data/demo_songs/GM_kit_demo1.h2song").write_text("<song/>")
+    chosen = real_probes.chosen_files("hydrogen-data", tmp_path)
+    assert sum(c.startswith("renders/") for c in chosen) == 2  # every song, never capped
+    assert sum("/drumkits/" in c for c in chosen) == real_probes.PER_KIT  # the kit, evenly thinned
+    assert not any(c.endswith(".h2song") for c in chosen)  # the song files themselves are not audio
