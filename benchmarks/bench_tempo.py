@@ -2,6 +2,7 @@
 
     python benchmarks/bench_tempo.py accuracy DIR [DIR...] [--code OLD_CHECKOUT] [--write]
     python benchmarks/bench_tempo.py cost [--code OLD_CHECKOUT] [--tracks 6] [--write]
+    python benchmarks/bench_tempo.py words DIR --home HOME [--write]
 
 ``accuracy``: each DIR holds a manifest.jsonl whose rows give ``path`` and the tempo (``bpm``, as
 benchmarks/tempo_devset.py writes, or ``tempo_bpm`` with ``part`` = synth, as the evaluation
@@ -11,6 +12,10 @@ double, half, triple, third, 3/2 and 2/3 count as octave errors (misses). With l
 ``slow`` it also gives the ROC-AUC of the "fast"/"slow" descriptor concepts (bpm and onset rate,
 standardised over the files). ``--code DIR`` runs the same on another checkout's musictext (the
 previous pipeline) in a subprocess, for the before/after table.
+
+``words``: the ROC-AUC of `musictext search fast` / `slow` itself (the shipped planner's scores,
+not the descriptor proxy above) over the clips of DIR's synthetic part, against their fast/slow
+labels; HOME is a data folder in which DIR was indexed (evaluate.py --home leaves one).
 
 ``cost``: decode + descriptors of generated 4-minute MP3s (benchmarks/bench_index.py makes them),
 median ms per track, this checkout and ``--code``'s.
@@ -158,18 +163,43 @@ def bench_cost(code: Path | None, tracks: int) -> str:
                   "this stage alone, tracks/hour on 2 cores"], out)  # fmt: skip
 
 
+def bench_words(root: Path, home: Path) -> str:
+    """ROC-AUC of the real search scores for "fast" and "slow" over the synthetic clips of ``root``."""
+    env = {**os.environ, "MUSICTEXT_HOME": str(home)}
+    rows = rows_of(root)
+    labels = {os.path.realpath(r["path"]): set(r["labels"]) for r in rows}
+    out = []
+    for word in ("fast", "slow"):
+        done = subprocess.run(
+            [str(Path(sys.executable).parent / "musictext"), "search", word, "-n", "100000", "--json"],
+            capture_output=True, text=True, env=env, check=True,
+        )  # fmt: skip
+        score = {os.path.realpath(h["path"]): float(h["score"]) for h in map(json.loads, done.stdout.splitlines())}
+        floor = min(score.values(), default=0.0) - 1.0
+        paths = sorted(labels)
+        pos = [word in labels[p] for p in paths]
+        out.append([word, sum(pos), len(paths) - sum(pos), roc_auc([score.get(p, floor) for p in paths], pos)])
+    return table(["word", "clips with the label", "clips without", "ROC-AUC of `musictext search WORD`"], out)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("what", choices=["accuracy", "cost"])
+    ap.add_argument("what", choices=["accuracy", "cost", "words"])
     ap.add_argument("dirs", nargs="*", type=Path)
     ap.add_argument("--code", type=Path, help="another checkout whose musictext to measure beside this one")
     ap.add_argument("--tracks", type=int, default=6)
+    ap.add_argument("--home", type=Path, help="words: the data folder DIR was indexed in")
     ap.add_argument("--write", action="store_true", help="update benchmarks/RESULTS.md")
     args = ap.parse_args()
     sys.path.insert(0, str(REPO))
     if args.what == "accuracy":
         body = bench_accuracy(args.dirs, args.code)
         cmd = "python benchmarks/bench_tempo.py accuracy " + " ".join(map(str, args.dirs))
+    elif args.what == "words":
+        if len(args.dirs) != 1 or args.home is None:
+            ap.error("words takes one DIR and --home")
+        body = bench_words(args.dirs[0], args.home)
+        cmd = f"python benchmarks/bench_tempo.py words {args.dirs[0]} --home HOME"
     else:
         body = bench_cost(args.code, args.tracks)
         cmd = "python benchmarks/bench_tempo.py cost"
