@@ -89,3 +89,23 @@ def test_hydrogen_data_reads_its_kits_capped_and_every_rendered_song(tmp_path):
     assert sum(c.startswith("renders/") for c in chosen) == 2  # every song, never capped
     assert sum("/drumkits/" in c for c in chosen) == real_probes.PER_KIT  # the kit, evenly thinned
     assert not any(c.endswith(".h2song") for c in chosen)  # the song files themselves are not audio
+
+
+def test_render_songs_keeps_audible_renders_and_leaves_out_silent_or_failed_ones(tmp_path, capsys):
+    songs = tmp_path / "songs"
+    songs.mkdir()
+    for name in ("loud.h2song", "silent.h2song", "broken.h2song"):
+        (songs / name).write_text("<song/>")
+    # A stand-in for h2cli with its interface (song in, WAV out): a tone, silence, or a failure.
+    script = (
+        "import sys, numpy as np, soundfile as sf; song, wav = sys.argv[1:3]; "
+        "sys.exit(3) if 'broken' in song else sf.write(wav, "
+        "(0.0 if 'silent' in song else 0.5) * np.sin(np.arange(16000) / 4.0), 16000)"
+    )
+    real_probes.render_songs(tmp_path, "songs", (sys.executable, "-c", script, "{song}", "{wav}"))
+    assert sorted(p.name for p in (tmp_path / "renders").iterdir()) == ["loud.wav"]
+    out = capsys.readouterr().out
+    assert "left out silent.h2song" in out and "left out broken.h2song" in out
+    before = (tmp_path / "renders" / "loud.wav").stat().st_mtime_ns
+    real_probes.render_songs(tmp_path, "songs", (sys.executable, "-c", "raise SystemExit(9)", "{song}", "{wav}"))
+    assert (tmp_path / "renders" / "loud.wav").stat().st_mtime_ns == before  # a done render is kept
