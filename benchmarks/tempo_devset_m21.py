@@ -4,8 +4,8 @@
 
 Pieces come from the music21 corpus (Bach chorales, Palestrina, O'Neill's and Ryan's Mammoth
 collections of reels, jigs and hornpipes, Essen folk songs, Monteverdi madrigals, trecento
-songs, Aird's airs), so
-rhythms, syncopations, meters and textures are composers' and not ours (tempo_devset.py's). Each
+songs, Aird's airs), so rhythms, syncopations, meters and textures are composers' and not ours
+(tempo_devset.py's). Each
 piece gets a quarter-note tempo drawn log-uniformly over 50-200 bpm (its own metronome marks are
 removed), one random General MIDI program per part, and its first ``--seconds`` are rendered with
 fluidsynth through TimGM6mb or the OPL-3 FM soundfont (never FluidR3_GM, which the evaluation
@@ -25,7 +25,8 @@ import tempfile
 from pathlib import Path
 
 SOUNDFONTS = ("/usr/share/sounds/sf2/TimGM6mb.sf2", "/usr/share/sounds/sf2/OPL-3_FM_128M.sf2")
-COLLECTIONS = ("bach", "palestrina", "ryansMammoth", "oneills1850", "essenFolksong", "monteverdi", "trecento", "airdsAirs")
+COLLECTIONS = ("bach", "palestrina", "ryansMammoth", "oneills1850", "essenFolksong", "monteverdi", "trecento")
+COLLECTIONS += ("airdsAirs",)
 PROGRAMS = (0, 4, 6, 11, 19, 21, 24, 25, 40, 41, 42, 46, 48, 52, 56, 57, 60, 65, 68, 71, 73, 74, 80)
 
 

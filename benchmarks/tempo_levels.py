@@ -183,7 +183,8 @@ def main() -> None:
                      f"{100 * sum(learned) / n:.1f} %"])  # fmt: skip
         for group in sorted({it["group"] for it in items if it["group"]}):
             mine = [i for i, it in enumerate(items) if it["group"] == group]
-            rows.append([f"{name}: {group}", len(mine), f"{100 * sum(items[i]['stored'] for i in mine) / len(mine):.1f} %",
+            rows.append([f"{name}: {group}", len(mine),
+                         f"{100 * sum(items[i]['stored'] for i in mine) / len(mine):.1f} %",
                          f"{100 * sum(bool(items[i]['y'].any()) for i in mine) / len(mine):.1f} %",
                          f"{100 * sum(learned[i] for i in mine) / len(mine):.1f} %"])  # fmt: skip
     body = table(["dev set", "clips", "shipped (within ±4 %)", "oracle over octave relatives",
