@@ -84,7 +84,8 @@ def main() -> None:
         "### Tempo on real drum recordings with known bpm (Hydrogen's demo songs)\n\n"
         f"{n} songs that ship with Debian's hydrogen package (its demo songs and the kits' own), each rendered "
         "by h2cli through the sampled acoustic or electronic kit it names; the bpm is the song file's own "
-        "`<bpm>`. Described as `musictext index` does. No tempo setting learns from these files (the `drum loop` probe of models/real_probes.py is trained on the same renders; bpm is not). "
+        "`<bpm>`. Described as `musictext index` does. No tempo setting learns from these files (the "
+        "`drum loop` probe of models/real_probes.py is trained on the same renders; bpm is not). "
         + (f"Left out, h2cli rendered them silent: {', '.join(silent)}. " if silent else "")
         + f"Within ±4 %: **{hits} of {n}** ({100 * hits / n:.0f} %); octave errors {octave} of {n}.\n\n"
         + table(["song", "bpm (song file)", "stored bpm", "verdict"], table_rows)

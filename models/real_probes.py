@@ -10,8 +10,8 @@ Labels come only from the packages' own metadata: where a file lies (a package's
 supertux's per-world music folders, a drum kit's folder, hydrogen-data's demo-song folder) and the
 words of its file name. hydrogen-data's demo songs are rendered by Hydrogen's own h2cli through the
 package's kits (RENDERED): a song of a drum machine is a drum loop by what the package is. The
-rules are LABELS below, written and reviewed before any validation number was computed. Features are the ones every probe
-uses (`musictext index`'s stored tag probabilities and pooled features; the probe reads the pooled
+rules are LABELS below, written and reviewed before any validation number was computed. Features
+are the ones every probe uses (`musictext index`'s stored tag probabilities and pooled features; the probe reads the pooled
 features, standardised, as models/train_probes.py chose), and the fit is train_probes.fit
 (class-balanced logistic regression, the same L2 as the shipped synthetic probes: nothing chosen here).
 
