@@ -13,7 +13,8 @@ package's kits (RENDERED): a song of a drum machine is a drum loop by what the p
 rules are LABELS below, written and reviewed before any validation number was computed. Features
 are the ones every probe uses (`musictext index`'s stored tag probabilities and pooled features;
 the probe reads the pooled features, standardised, as models/train_probes.py chose), and the fit
-is train_probes.fit (class-balanced logistic regression, the same L2 as the shipped synthetic probes: nothing chosen here).
+is train_probes.fit (class-balanced logistic regression, the same L2 as the shipped synthetic
+probes: nothing chosen here).
 
 Validation is leave-one-package-out: every file is scored by a probe trained without its package.
 A label is judged only on packages that hold both positives and negatives for it (so a probe cannot
