@@ -134,6 +134,12 @@ def compose(rng: random.Random, bpm: float, texture: str, seconds: float):
     return mid
 
 
+def render_midi(midi_path: Path, wav: Path, soundfont: str) -> None:
+    """``midi_path`` rendered to a 44.1 kHz WAV by fluidsynth through ``soundfont`` (one of SOUNDFONTS)."""
+    cmd = ["fluidsynth", "-ni", "-g", "0.6", "-r", "44100", "-F", str(wav), soundfont, str(midi_path)]
+    subprocess.run(cmd, check=True, capture_output=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", type=Path, required=True)
@@ -155,11 +161,7 @@ def main() -> None:
             midi_path = Path(tmp) / f"{i}.mid"
             mid.save(midi_path)
             wav = args.out / f"dev-{i:03d}.wav"
-            subprocess.run(
-                ["fluidsynth", "-ni", "-g", "0.6", "-r", "44100", "-F", str(wav), sf, str(midi_path)],
-                check=True,
-                capture_output=True,
-            )
+            render_midi(midi_path, wav, sf)
             rows.append({"path": wav.name, "bpm": bpm, "texture": texture, "soundfont": Path(sf).name})
     (args.out / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     print(f"{len(rows)} clips in {args.out}")

@@ -21,10 +21,13 @@ import json
 import math
 import random
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
-SOUNDFONTS = ("/usr/share/sounds/sf2/TimGM6mb.sf2", "/usr/share/sounds/sf2/OPL-3_FM_128M.sf2")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from tempo_devset import SOUNDFONTS, render_midi  # noqa: E402
+
 COLLECTIONS = ("bach", "palestrina", "ryansMammoth", "oneills1850", "essenFolksong", "monteverdi", "trecento")
 COLLECTIONS += ("airdsAirs",)
 PROGRAMS = (0, 4, 6, 11, 19, 21, 24, 25, 40, 41, 42, 46, 48, 52, 56, 57, 60, 65, 68, 71, 73, 74, 80)
@@ -114,11 +117,7 @@ def main() -> None:
                 continue
             sf = SOUNDFONTS[i % len(SOUNDFONTS)]
             wav = args.out / f"m21-{i:03d}.wav"
-            subprocess.run(
-                ["fluidsynth", "-ni", "-g", "0.6", "-r", "44100", "-F", str(wav), sf, str(midi_path)],
-                check=True,
-                capture_output=True,
-            )
+            render_midi(midi_path, wav, sf)
             subprocess.run(["sox", str(wav), str(wav) + ".tmp.wav", "trim", "0", str(args.seconds)], check=True)
             Path(str(wav) + ".tmp.wav").replace(wav)
             rows.append({"path": wav.name, "bpm": bpm, "collection": collection, "meter": meter,
