@@ -226,7 +226,9 @@ def _many_tracks(root: Path, n: int) -> None:
 
 @pytest.mark.cluster
 def test_killed_ray_run_resumes_and_moves_are_recognised(ray_address, tmp_path):
-    music, home, n = tmp_path / "many", tmp_path / "kill-home", 20
+    # Enough files that the run is still analysing after its first commit (every 16 tracks or
+    # COMMIT_SECONDS): with 20, the last few took milliseconds and the kill came after the end (seen in CI).
+    music, home, n = tmp_path / "many", tmp_path / "kill-home", 120
     _many_tracks(music, n)
     env = {**os.environ, "MUSICTEXT_HOME": str(home)}
     args = [sys.executable, "-m", "musictext", "index", str(music), "--engine", "ray", "--address", ray_address]
@@ -244,7 +246,8 @@ def test_killed_ray_run_resumes_and_moves_are_recognised(ray_address, tmp_path):
 
     deadline = time.time() + 90
     while time.time() < deadline and count() == 0 and proc.poll() is None:
-        time.sleep(0.1)
+        time.sleep(0.02)
+    assert proc.poll() is None, f"the run finished ({count()} of {n}) before it could be killed"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     done = count()
