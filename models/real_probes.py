@@ -62,6 +62,17 @@ PACKAGES: dict[str, dict] = {
     "hydrogen-drumkits": {"files": r"usr/share/hydrogen/data/drumkits/.+\.(wav|flac|aiff)$"},
     # Hydrogen's own two kits, and its demo songs as h2cli renders them through those kits (RENDERED)
     "hydrogen-data": {"files": r"usr/share/hydrogen/data/drumkits/.+\.(wav|flac|aiff)$|^renders/[^/]+\.wav$"},
+    # strategy and role-playing games: their music, and the ambience loops of their maps and levels
+    # (beside workshop and machine sounds, so "not nature" is more than "not music")
+    "megaglest-data": {
+        "files": r"usr/share/games/megaglest/(data/core/menu/music|techs/[^/]+/factions/[^/]+/music"
+        r"|tilesets/[^/]+/sounds)/[^/]+\.(ogg|wav)$"
+    },
+    "flare-game": {"files": r"usr/share/games/flare/mods/[^/]+/(music|soundfx/environment)/[^/]+\.ogg$"},
+    "widelands-data": {
+        "files": r"usr/share/games/widelands/data/(music|sound/(animals|farm|mill|sawmill|smiths|hammering"
+        r"|stonecutting)|world/critters/[^/]+)/[^/]+\.ogg$"
+    },
 }
 # Packages whose songs are rendered by the package's own program before they are read:
 # {package: (song folder inside the package, command that renders SONG to WAV)}.
@@ -93,15 +104,18 @@ LABELS: dict[str, tuple[tuple[str, ...], dict[str, str]]] = {
     "cave": (
         ("underground", "cavern"),
         {
-            p: _WORD + r"(bat)?(cave|underground|cavern)"
-            for p in ("supertux-data", "hedgewars-data", "freedroidrpg-data", "xmoto-data")
+            **{
+                p: _WORD + r"(bat)?(cave|underground|cavern)"
+                for p in ("supertux-data", "hedgewars-data", "freedroidrpg-data", "xmoto-data")
+            },
+            "flare-game": r"/music/(cave|dungeon)",
         },
     ),
     "battle music": (
         ("boss battle", "boss fight", "battle theme", "combat music"),
         {
             p: r"(battle|boss|attack|combat|fight)[^/]*$"
-            for p in ("supertux-data", "hedgewars-data", "freedroidrpg-data", "xmoto-data")
+            for p in ("supertux-data", "hedgewars-data", "freedroidrpg-data", "xmoto-data", "flare-game")
         },
     ),
     "castle": (
@@ -118,6 +132,7 @@ LABELS: dict[str, tuple[tuple[str, ...], dict[str, str]]] = {
             "hedgewars-data": _WORD + r"(forest|nature|jungle)",
             "freedroidrpg-data": _WORD + r"(forest|woods)",
             "xmoto-data": _WORD + r"(forest|woods)",
+            "flare-game": r"/music/forest",
         },
     ),
     "chiptune": (
@@ -127,6 +142,18 @@ LABELS: dict[str, tuple[tuple[str, ...], dict[str, str]]] = {
             "hedgewars-data": r"chip|8.?bit",
             "freedroidrpg-data": r"chip|8.?bit",
             "xmoto-data": r"chip|8.?bit",
+        },
+    ),
+    # sounds of nature (weather, water, birds and animals), from the ambience loops of megaglest's map
+    # tilesets, flare's environment sounds and widelands' animals; their music and workshop sounds are
+    # the negatives ("rain" alone would take the lexicon's "rainy", a mood, so the probe has its own name)
+    "nature sounds": (
+        ("nature ambience", "ambience", "soundscape", "field recording", "birdsong", "environmental sounds"),
+        {
+            "megaglest-data": r"/tilesets/[^/]+/sounds/",
+            "flare-game": r"/soundfx/environment/(bird|cave_droplets|cave_wind|forest_owl|raven|river|rain|wind)"
+            r"|/music/wind_ambient",
+            "widelands-data": r"/sound/animals/|/world/critters/",
         },
     ),
     # drum hits and loops, from lmms-common's sample folders and names and hydrogen's kit files
@@ -200,11 +227,12 @@ def chosen_files(package: str, root: Path) -> list[str]:
     if package in FORBIDDEN:
         raise SystemExit(f"{package} is reserved: never read")
     pattern = re.compile(PACKAGES[package]["files"])
-    found = sorted(
-        str(p.relative_to(root))
-        for p in root.rglob("*")
-        if p.is_file() and pattern.search(str(p.relative_to(root)).lower())
-    )
+    found, seen = [], set()  # a file linked into several folders (megaglest's tilesets) is read once
+    for p in sorted(root.rglob("*"), key=lambda p: str(p.relative_to(root))):
+        rel = str(p.relative_to(root))
+        if p.is_file() and pattern.search(rel.lower()) and os.path.realpath(p) not in seen:
+            seen.add(os.path.realpath(p))
+            found.append(rel)
     if package.startswith("hydrogen-"):  # at most PER_KIT files per kit, evenly spread over its sorted files
         by_kit: dict[str, list[str]] = {}
         for rel in found:

@@ -33,6 +33,14 @@ real_probes = pytest.importorskip("real_probes")
         ("hydrogen-data", "renders/GM_kit_demo1.wav", {"drum loop"}),
         # a demo song's name is not a drum hit's name: "tutorial_georgyporgy" holds no "tom" rule match
         ("hydrogen-data", "renders/tutorial_georgyporgy.wav", {"drum loop"}),
+        ("megaglest-data", "usr/share/games/megaglest/tilesets/forest/sounds/rain.ogg", {"nature sounds"}),
+        ("megaglest-data", "usr/share/games/megaglest/techs/megapack/factions/magic/music/music_magic.ogg", set()),
+        ("flare-game", "usr/share/games/flare/mods/fantasycore/soundfx/environment/river_loop.ogg", {"nature sounds"}),
+        ("flare-game", "usr/share/games/flare/mods/fantasycore/soundfx/environment/anvil_loop.ogg", set()),
+        ("flare-game", "usr/share/games/flare/mods/fantasycore/music/boss_theme.ogg", {"battle music"}),
+        ("flare-game", "usr/share/games/flare/mods/fantasycore/music/dungeon_theme.ogg", {"cave"}),
+        ("widelands-data", "usr/share/games/widelands/data/sound/animals/bird1_00.ogg", {"nature sounds"}),
+        ("widelands-data", "usr/share/games/widelands/data/sound/smiths/smith_01.ogg", set()),
         # a word inside another word is not the word; a rule for another package does not apply
         ("supertux-data", "usr/share/games/supertux2/music/misc/bonuscave.ogg", set()),
         ("hedgewars-data", "usr/share/games/hedgewars/Data/Music/kick.ogg", set()),
@@ -51,7 +59,8 @@ def test_reserved_packages_are_never_read(tmp_path):
 
 
 def test_shipped_real_probes_load_calibrated_and_are_named_by_their_words():
-    from musictext.evidence import evidence_sources
+    from musictext.evidence import evidence_sources, opposite
+    from musictext.lexicon import bundle_lexicon
     from musictext.library.space import bundle_concepts
     from musictext.model.bundle import get_bundle
     from musictext.model.probes import learned_concepts
@@ -64,13 +73,16 @@ def test_shipped_real_probes_load_calibrated_and_are_named_by_their_words():
     learned = learned_concepts(bundle)
     assert learned.weight.shape[0] == len(bundle.manifest["learned_concepts"])
     concepts = bundle_concepts(bundle)
-    matcher = ConceptMatcher(concepts, text_side(bundle).encode)
+    # the planner as `search` uses it, lexicon included: no entry shadows a probe's own words
+    matcher = ConceptMatcher(concepts, text_side(bundle).encode, bundle_lexicon(bundle), opposite)
     for c in real:
         assert c["validation_auc"] >= real_probes.KEEP_AUC and len(c["validated_on"]) >= real_probes.MIN_PACKAGES
         assert c["calibration"]["a"] > 0  # a higher probe score is a likelier positive
         for phrase in (c["name"], *c["phrases"]):
-            names = {concepts[m.concept].name for m in matcher.plan(Term(phrase, 1.0)).matches}
-            assert names == {c["name"]}, phrase
+            matches = matcher.plan(Term(phrase, 1.0)).matches
+            assert {concepts[m.concept].name for m in matches} == {c["name"]} and not any(m.entry for m in matches), (
+                phrase
+            )
         concept = next(x for x in concepts if x.name == c["name"])
         assert evidence_sources(bundle, concept) == ["probe"]
 
@@ -89,6 +101,17 @@ def test_hydrogen_data_reads_its_kits_capped_and_every_rendered_song(tmp_path):
     assert sum(c.startswith("renders/") for c in chosen) == 2  # every song, never capped
     assert sum("/drumkits/" in c for c in chosen) == real_probes.PER_KIT  # the kit, evenly thinned
     assert not any(c.endswith(".h2song") for c in chosen)  # the song files themselves are not audio
+
+
+def test_a_file_linked_into_several_folders_is_read_once(tmp_path):
+    sounds = tmp_path / "usr/share/games/megaglest/tilesets"
+    for tileset in ("autumn", "forest", "winter"):
+        (sounds / tileset / "sounds").mkdir(parents=True)
+    (sounds / "autumn/sounds/rain.ogg").write_bytes(b"OggS")
+    (sounds / "forest/sounds/rain.ogg").symlink_to(sounds / "autumn/sounds/rain.ogg")
+    (sounds / "winter/sounds/wind.ogg").write_bytes(b"OggS")
+    chosen = real_probes.chosen_files("megaglest-data", tmp_path)
+    assert [c.split("/")[-3] + "/" + c.split("/")[-1] for c in chosen] == ["autumn/rain.ogg", "winter/wind.ogg"]
 
 
 def test_render_songs_keeps_audible_renders_and_leaves_out_silent_or_failed_ones(tmp_path, capsys):
