@@ -11,6 +11,10 @@ import logging
 from musictext.errors import LibraryBusyError, MusictextError, NotFoundError, UsageError
 
 MAX_BODY = 64 << 10  # bytes of a request body (a playlist recipe is a few hundred)
+# A too-large body up to this size is read and dropped before the 413 goes out: clients that send
+# the whole body before reading the answer (urllib, requests) then get the JSON error, not a broken
+# pipe. A larger one is refused at once and the connection closed.
+DRAIN_BODY = 4 << 20
 MAX_QUERY_STRING = 16 << 10  # bytes of a URL's query string
 MAX_TEXT = 1000  # characters of a search query or a playlist's words
 MAX_N = 500  # tracks in one answer
@@ -103,6 +107,8 @@ class GuardMiddleware:
                 raise RequestError("missing or wrong token: send `Authorization: Bearer TOKEN`", 401)
             length = headers.get("content-length")
             if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
+                if length.isdigit() and int(length) <= DRAIN_BODY:
+                    await _drain(receive)
                 raise RequestError(f"the request body is too large (over {MAX_BODY >> 10} KiB)", 413)
             receive = _bounded(receive)
             await self.app(scope, receive, send)
@@ -132,6 +138,14 @@ class GuardMiddleware:
         # visit, /?token=..., which sets the cookie and forgets the parameter.
         name = "apiKey" if path.startswith("/rest/") else "token" if path == "/" else None
         return name is not None and any(same_token(v, self.token) for v in params.get(name, []))
+
+
+async def _drain(receive) -> None:
+    """Read and drop a request's body (bounded by the caller's Content-Length check)."""
+    while True:
+        message = await receive()
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            return
 
 
 def _bounded(receive):
