@@ -158,14 +158,26 @@ def _real_section(report: dict) -> str:
         "probability, which one-shot hits set. `drum loop` learned from lmms-common's beat loops and from "
         "hydrogen-data's demo songs as Hydrogen's own h2cli renders them through the package's two kits "
         "(GPL-2+); judged on lmms-common alone (trained without it) it ranks that package's 8 drum loops "
-        "above its 73 other samples (bass loops, pads, instruments, one-shots) with ROC-AUC 0.950. "
+        "above its 73 other samples (bass loops, pads, instruments, one-shots) with ROC-AUC 0.957. "
         "`nature sounds` learned from the ambience loops of megaglest-data's map tilesets (day, night, rain, "
         "wind, birds and animals), flare-game's environment loops (birds, river, rain, wind, cave drips) and "
         "widelands-data's animal calls, against those packages' music and their workshop and machine sounds "
         '(CC-BY-SA-3.0 and GPL-2+ in the three packages); it answers "ambience", "birdsong", '
         '"field recording" and, through the lexicon, "birds" or "rain sounds", while "rain" or '
         '"forest" alone keep their musical lexicon sense. Its out-of-package false positives are '
-        "noise-like one-shots (crash cymbals, a tambourine), so on a music library it ranks rather than tags.\n\n"
+        "noise-like one-shots (crash cymbals, a tambourine), so on a music library it ranks rather than tags. "
+        "`chorale` and `folk dance` learned from the music21 corpus's compositions (BSD-3-Clause wheel, "
+        "public-domain works) rendered by models/m21_renders.py through MuseScore General (MIT) and TimGM6mb "
+        "(GPL-2), each soundfont its own pieces, one random General MIDI program per part and one tempo "
+        "range for every collection, so neither instrument nor tempo names the collection: `chorale` is "
+        "Bach's chorales, `folk dance` the fiddle tunes of O'Neill's Music of Ireland and Ryan's Mammoth "
+        "Collection (jigs, reels, hornpipes), against Palestrina, Monteverdi, trecento songs and the Essen "
+        "folk songs. Judged on the other soundfont's pieces only against their nearest negatives, "
+        "`folk dance` ranks dance tunes above Essen folk songs with ROC-AUC 0.733 and `chorale` ranks "
+        'chorales above Palestrina and Monteverdi with 0.789: part of what they learned is "one line" '
+        'or "four voices". Both learned from sequenced renders, not from recorded performances; the '
+        'lexicon adds them to "jig", "reel", "celtic", "irish", "scottish" and "hymn" beside '
+        "the instruments those words name.\n\n"
         "| concept | also matches | positives (package files) | validated on | out-of-package ROC-AUC | |\n"
         "|---|---|---|---|---|---|\n" + rows + "\n\n"
         "Licences the packages' debian/copyright files name (the recordings are under some of these):\n\n"

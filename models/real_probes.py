@@ -1,7 +1,8 @@
 """Learned concepts from real recordings: probes trained on music and samples Debian packages ship.
 
-    apt-get install hydrogen                      # h2cli, which renders hydrogen-data's demo songs
+    apt-get install hydrogen fluidsynth timgm6mb-soundfont   # h2cli renders hydrogen-data's demo songs
     python models/real_probes.py --fetch          # apt-get download + dpkg-deb -x into /tmp/probes-src
+    /tmp/devtools/bin/python models/m21_renders.py  # music21 pieces through two soundfont packages (MADE)
     python models/real_probes.py --index          # link the chosen files into one library, `musictext index` it
     python models/real_probes.py                  # label, validate across packages, write the probes
     python models/build_bundle.py                 # record probes.npz in the manifest and model card
@@ -10,6 +11,8 @@ Labels come only from the packages' own metadata: where a file lies (a package's
 supertux's per-world music folders, a drum kit's folder, hydrogen-data's demo-song folder) and the
 words of its file name. hydrogen-data's demo songs are rendered by Hydrogen's own h2cli through the
 package's kits (RENDERED): a song of a drum machine is a drum loop by what the package is. The
+music21 corpus's pieces are rendered by models/m21_renders.py through MuseScore General and TimGM6mb
+(MADE), each soundfont package its own pieces, and a piece's label is its corpus collection. The
 rules are LABELS below, written and reviewed before any validation number was computed. Features
 are the ones every probe uses (`musictext index`'s stored tag probabilities and pooled features;
 the probe reads the pooled features, standardised, as models/train_probes.py chose), and the fit
@@ -73,7 +76,17 @@ PACKAGES: dict[str, dict] = {
         "files": r"usr/share/games/widelands/data/(music|sound/(animals|farm|mill|sawmill|smiths|hammering"
         r"|stonecutting)|world/critters/[^/]+)/[^/]+\.ogg$"
     },
+    # music21's corpus of real compositions, rendered by models/m21_renders.py through the samples of two
+    # soundfont packages (each renders its own pieces): renders/<collection>/<piece>.flac
+    **{
+        f"music21@{sf}": {"files": r"^renders/[^/]+/[^/]+\.flac$"}
+        for sf in ("musescore-general-soundfont", "timgm6mb-soundfont")
+    },
 }
+# Sources made here rather than downloaded: {name: the Debian package fetch() downloads for its licence
+# and samples}; their renders come from models/m21_renders.py.
+MADE = {f"music21@{sf}": sf for sf in ("musescore-general-soundfont", "timgm6mb-soundfont")}
+M21 = tuple(MADE)
 # Packages whose songs are rendered by the package's own program before they are read:
 # {package: (song folder inside the package, command that renders SONG to WAV)}.
 RENDERED = {"hydrogen-data": ("usr/share/hydrogen/data/demo_songs", ("h2cli", "-s", "{song}", "-o", "{wav}"))}
@@ -155,6 +168,20 @@ LABELS: dict[str, tuple[tuple[str, ...], dict[str, str]]] = {
             r"|/music/wind_ambient",
             "widelands-data": r"/sound/animals/|/world/critters/",
         },
+    ),
+    # styles of music21's collections (the corpus folder a piece comes from): Bach's chorales, Palestrina's
+    # masses and Monteverdi's madrigals, trecento songs, O'Neill's and Ryan's fiddle tunes; the Essen
+    # folk songs are negatives for all. Words the lexicon already reads ("hymn", "jig", "medieval") are
+    # left to it, so its entries can add a probe to what they mean.
+    "chorale": (("four-part chorale", "church chorale"), {p: r"^renders/bach/" for p in M21}),
+    "renaissance polyphony": (
+        ("madrigal", "renaissance choral"),
+        {p: r"^renders/(palestrina|monteverdi)/" for p in M21},
+    ),
+    "medieval song": (("ars nova", "trecento"), {p: r"^renders/trecento/" for p in M21}),
+    "folk dance": (  # not "fiddle tune": "tune" is a stopword of the planner, which left "fiddle"
+        ("hornpipe", "strathspey", "fiddle dance", "contra dance"),
+        {p: r"^renders/(oneills1850|ryansmammoth)/" for p in M21},
     ),
     # drum hits and loops, from lmms-common's sample folders and names and hydrogen's kit files
     "kick drum": (
@@ -245,7 +272,7 @@ def chosen_files(package: str, root: Path) -> list[str]:
 
 def fetch() -> None:
     (SRC / "debs").mkdir(parents=True, exist_ok=True)
-    for package in PACKAGES:
+    for package in [p for p in PACKAGES if p not in MADE] + sorted(set(MADE.values())):
         if (SRC / package).exists():
             continue
         subprocess.run(["apt-get", "download", package], cwd=SRC / "debs", check=True)
@@ -451,8 +478,13 @@ def licences() -> dict[str, list[str]]:
     """Every licence each package's debian/copyright names (the recordings are among them)."""
     out = {}
     for package in PACKAGES:
-        path = SRC / package / "usr/share/doc" / package / "copyright"
+        deb = MADE.get(package, package)
+        path = SRC / deb / "usr/share/doc" / deb / "copyright"
         found = re.findall(r"^License: *(\S.*)$", path.read_text(errors="replace"), re.M) if path.exists() else []
+        if not found and path.exists():  # a copyright file not in the machine-readable format
+            found = re.findall(r"\((MIT[^)]*)\)", path.read_text(errors="replace"))[:1]
+        if package in MADE:  # the compositions come from the music21 wheel's corpus
+            found += ["music21 corpus: BSD-3-Clause (music21's licence; public-domain compositions)"]
         out[package] = sorted(set(found))
     return out
 

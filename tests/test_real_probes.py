@@ -41,6 +41,11 @@ real_probes = pytest.importorskip("real_probes")
         ("flare-game", "usr/share/games/flare/mods/fantasycore/music/dungeon_theme.ogg", {"cave"}),
         ("widelands-data", "usr/share/games/widelands/data/sound/animals/bird1_00.ogg", {"nature sounds"}),
         ("widelands-data", "usr/share/games/widelands/data/sound/smiths/smith_01.ogg", set()),
+        ("music21@musescore-general-soundfont", "renders/bach/bwv104.6.flac", {"chorale"}),
+        ("music21@timgm6mb-soundfont", "renders/ryansMammoth/ErieHornpipe.flac", {"folk dance"}),
+        ("music21@timgm6mb-soundfont", "renders/oneills1850/0401-0486-1.flac", {"folk dance"}),
+        ("music21@timgm6mb-soundfont", "renders/palestrina/Agnus_I_18.flac", {"renaissance polyphony"}),
+        ("music21@musescore-general-soundfont", "renders/essenFolksong/han1-0.flac", set()),
         # a word inside another word is not the word; a rule for another package does not apply
         ("supertux-data", "usr/share/games/supertux2/music/misc/bonuscave.ogg", set()),
         ("hedgewars-data", "usr/share/games/hedgewars/Data/Music/kick.ogg", set()),
