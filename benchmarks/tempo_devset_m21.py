@@ -28,9 +28,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from tempo_devset import SOUNDFONTS, render_midi  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "models"))
+from m21_renders import prepare as m21_prepare  # noqa: E402
+
 COLLECTIONS = ("bach", "palestrina", "ryansMammoth", "oneills1850", "essenFolksong", "monteverdi", "trecento")
 COLLECTIONS += ("airdsAirs",)
-PROGRAMS = (0, 4, 6, 11, 19, 21, 24, 25, 40, 41, 42, 46, 48, 52, 56, 57, 60, 65, 68, 71, 73, 74, 80)
 
 
 def pieces(rng: random.Random):
@@ -64,28 +66,9 @@ def pieces(rng: random.Random):
 
 
 def prepare(s, bpm: float, seconds: float, rng: random.Random):
-    from music21 import instrument, stream, tempo
-
-    quarters = seconds * bpm / 60.0
-    for mm in list(s.recurse().getElementsByClass(tempo.MetronomeMark)):
-        mm.activeSite.remove(mm)
-    for tt in list(s.recurse().getElementsByClass(tempo.TempoText)):
-        tt.activeSite.remove(tt)
-    parts = list(s.parts) if s.parts else [s]
-    out = stream.Score()
-    for i, part in enumerate(parts[:4]):
-        p = part.flatten().notesAndRests.stream()
-        p = p.getElementsByOffset(0, quarters, includeEndBoundary=False, mustFinishInSpan=False).stream()
-        if not p.notes:
-            continue
-        inst = instrument.Instrument()
-        inst.midiProgram = rng.choice(PROGRAMS)
-        inst.midiChannel = i if i < 9 else i + 1
-        p.insert(0, inst)
-        if i == 0:
-            p.insert(0, tempo.MetronomeMark(number=bpm, referent=1.0))
-        out.insert(0, p)
-    if not out.parts:
+    """(the first ``seconds`` at ``bpm``, one random program per part; the meter), as m21_renders does."""
+    out = m21_prepare(s, bpm, rng, seconds)
+    if out is None:
         return None, None
     ts = s.recurse().getElementsByClass("TimeSignature").first()
     return out, (ts.ratioString if ts is not None else "?")

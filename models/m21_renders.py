@@ -84,11 +84,12 @@ def draw(rng: random.Random, total: dict[str, int]):
                 yield c, f"{Path(path).stem}-{k}" if len(scores) > 1 else Path(path).stem, score
 
 
-def prepare(score, bpm: float, rng: random.Random):
-    """The first SECONDS of ``score`` at ``bpm``, one random program per part; None if it has no notes."""
+def prepare(score, bpm: float, rng: random.Random, seconds: float = SECONDS):
+    """The first ``seconds`` of ``score`` at ``bpm``, one random program per part (at most four parts);
+    None if it has no notes. benchmarks/tempo_devset_m21.py uses it too."""
     from music21 import instrument, stream, tempo
 
-    quarters = SECONDS * bpm / 60.0
+    quarters = seconds * bpm / 60.0
     for mark in list(score.recurse().getElementsByClass((tempo.MetronomeMark, tempo.TempoText))):
         mark.activeSite.remove(mark)
     out = stream.Score()
