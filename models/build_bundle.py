@@ -167,14 +167,15 @@ def _real_section(report: dict) -> str:
         '"forest" alone keep their musical lexicon sense. Its out-of-package false positives are '
         "noise-like one-shots (crash cymbals, a tambourine), so on a music library it ranks rather than tags. "
         "`chorale` and `folk dance` learned from the music21 corpus's compositions (BSD-3-Clause wheel, "
-        "public-domain works) rendered by models/m21_renders.py through MuseScore General (MIT) and TimGM6mb "
-        "(GPL-2), each soundfont its own pieces, one random General MIDI program per part and one tempo "
+        "public-domain works) rendered by models/m21_renders.py through TimGM6mb (GPL-2) and the OPL-3 FM bank "
+        "(CC-BY-SA-4.0), never FluidR3 or MuseScore General (a FluidR3Mono fork), each soundfont its own "
+        "pieces, one random General MIDI program per part and one tempo "
         "range for every collection, so neither instrument nor tempo names the collection: `chorale` is "
         "Bach's chorales, `folk dance` the fiddle tunes of O'Neill's Music of Ireland and Ryan's Mammoth "
         "Collection (jigs, reels, hornpipes), against Palestrina, Monteverdi, trecento songs and the Essen "
         "folk songs. Judged on the other soundfont's pieces only against their nearest negatives, "
-        "`folk dance` ranks dance tunes above Essen folk songs with ROC-AUC 0.733 and `chorale` ranks "
-        'chorales above Palestrina and Monteverdi with 0.789: part of what they learned is "one line" '
+        "`folk dance` ranks dance tunes above Essen folk songs with ROC-AUC 0.652 and `chorale` ranks "
+        'chorales above Palestrina and Monteverdi with 0.774: part of what they learned is "one line" '
         'or "four voices". Both learned from sequenced renders, not from recorded performances; the '
         'lexicon adds them to "jig", "reel", "celtic", "irish", "scottish" and "hymn" beside '
         "the instruments those words name.\n\n"

@@ -1,15 +1,16 @@
 """Render music21 corpus pieces through two soundfont packages, for models/real_probes.py.
 
-    apt-get install timgm6mb-soundfont fluidsynth      # and: python models/real_probes.py --fetch
+    apt-get install timgm6mb-soundfont opl3-soundfont fluidsynth
     /tmp/devtools/bin/python models/m21_renders.py     # a Python with music21 and mido (developer tools)
 
 The music21 corpus holds real compositions whose collection says what they are: Bach's chorales,
 Palestrina's masses and Monteverdi's madrigals, trecento songs, the fiddle tunes of O'Neill's Music
 of Ireland and Ryan's Mammoth Collection, the Essen folk songs. Each soundfont package renders its
 own draw of pieces (no piece is rendered twice), so a probe validated on one package's renders
-learned from other pieces played by other instrument samples: MuseScore General (real instrument
-samples, MIT; the sf3 file of musescore-general-soundfont) and TimGM6mb (timgm6mb-soundfont, GPL-2).
-Never FluidR3_GM, which the evaluation corpus is rendered with.
+learned from other pieces played by other sounds: TimGM6mb (sampled instruments, timgm6mb-soundfont,
+GPL-2) and the OPL-3 FM bank (synthesised, opl3-soundfont, CC-BY-SA-4.0), the two soundfonts
+models/trainset/fluidsynth.py allows. Never FluidR3_GM, which the evaluation corpus is rendered
+with, nor MuseScore General, a fork of FluidR3Mono that still holds many of its samples.
 
 So that neither instrument nor tempo gives a collection away, every piece gets the same kind of draw:
 one General MIDI program per part (at most four parts) from one list, and a quarter-note tempo
@@ -30,13 +31,13 @@ import sys
 import tempfile
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from trainset.fluidsynth import check_soundfont  # noqa: E402
+
 SRC = Path("/tmp/probes-src")
-SOUNDFONTS = {
-    "music21@musescore-general-soundfont": (
-        "musescore-general-soundfont/usr/share/sounds/sf3/MuseScore_General_Full.sf3"
-    ),
-    "music21@timgm6mb-soundfont": "/usr/share/sounds/sf2/TimGM6mb.sf2",
-}
+# {source name: soundfont of models/trainset/fluidsynth.py}, which refuses FluidR3 and everything derived
+# from it (the MuseScore General soundfonts are a FluidR3Mono fork): the evaluation corpus's timbres.
+SOUNDFONTS = {"music21@timgm6mb-soundfont": "TimGM6mb", "music21@opl3-soundfont": "OPL3-FM"}
 # pieces per soundfont package, by corpus collection (airdsAirs mixes airs with dance tunes: not read)
 COLLECTIONS = {
     "bach": 24,
@@ -202,8 +203,7 @@ def main() -> None:
                 continue
             dealt[names[i % len(names)]].append((collection, name, events))
         for package, clips in dealt.items():
-            sf = SOUNDFONTS[package]
-            render(package, sf if sf.startswith("/") else str(args.out / sf), clips, args.out, Path(tmp))
+            render(package, check_soundfont(SOUNDFONTS[package]), clips, args.out, Path(tmp))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Learned concepts from real recordings: probes trained on music and samples Debian packages ship.
 
-    apt-get install hydrogen fluidsynth timgm6mb-soundfont   # h2cli renders hydrogen-data's demo songs
+    apt-get install hydrogen fluidsynth timgm6mb-soundfont opl3-soundfont  # h2cli: hydrogen-data's songs
     python models/real_probes.py --fetch          # apt-get download + dpkg-deb -x into /tmp/probes-src
     /tmp/devtools/bin/python models/m21_renders.py  # music21 pieces through two soundfont packages (MADE)
     python models/real_probes.py --index          # link the chosen files into one library, `musictext index` it
@@ -11,7 +11,7 @@ Labels come only from the packages' own metadata: where a file lies (a package's
 supertux's per-world music folders, a drum kit's folder, hydrogen-data's demo-song folder) and the
 words of its file name. hydrogen-data's demo songs are rendered by Hydrogen's own h2cli through the
 package's kits (RENDERED): a song of a drum machine is a drum loop by what the package is. The
-music21 corpus's pieces are rendered by models/m21_renders.py through MuseScore General and TimGM6mb
+music21 corpus's pieces are rendered by models/m21_renders.py through TimGM6mb and the OPL-3 FM bank
 (MADE), each soundfont package its own pieces, and a piece's label is its corpus collection. The
 rules are LABELS below, written and reviewed before any validation number was computed. Features
 are the ones every probe uses (`musictext index`'s stored tag probabilities and pooled features;
@@ -78,14 +78,11 @@ PACKAGES: dict[str, dict] = {
     },
     # music21's corpus of real compositions, rendered by models/m21_renders.py through the samples of two
     # soundfont packages (each renders its own pieces): renders/<collection>/<piece>.flac
-    **{
-        f"music21@{sf}": {"files": r"^renders/[^/]+/[^/]+\.flac$"}
-        for sf in ("musescore-general-soundfont", "timgm6mb-soundfont")
-    },
+    **{f"music21@{sf}": {"files": r"^renders/[^/]+/[^/]+\.flac$"} for sf in ("timgm6mb-soundfont", "opl3-soundfont")},
 }
 # Sources made here rather than downloaded: {name: the Debian package fetch() downloads for its licence
 # and samples}; their renders come from models/m21_renders.py.
-MADE = {f"music21@{sf}": sf for sf in ("musescore-general-soundfont", "timgm6mb-soundfont")}
+MADE = {f"music21@{sf}": sf for sf in ("timgm6mb-soundfont", "opl3-soundfont")}
 M21 = tuple(MADE)
 # Packages whose songs are rendered by the package's own program before they are read:
 # {package: (song folder inside the package, command that renders SONG to WAV)}.
@@ -481,8 +478,6 @@ def licences() -> dict[str, list[str]]:
         deb = MADE.get(package, package)
         path = SRC / deb / "usr/share/doc" / deb / "copyright"
         found = re.findall(r"^License: *(\S.*)$", path.read_text(errors="replace"), re.M) if path.exists() else []
-        if not found and path.exists():  # a copyright file not in the machine-readable format
-            found = re.findall(r"\((MIT[^)]*)\)", path.read_text(errors="replace"))[:1]
         if package in MADE:  # the compositions come from the music21 wheel's corpus
             found += ["music21 corpus: BSD-3-Clause (music21's licence; public-domain compositions)"]
         out[package] = sorted(set(found))

@@ -41,11 +41,11 @@ real_probes = pytest.importorskip("real_probes")
         ("flare-game", "usr/share/games/flare/mods/fantasycore/music/dungeon_theme.ogg", {"cave"}),
         ("widelands-data", "usr/share/games/widelands/data/sound/animals/bird1_00.ogg", {"nature sounds"}),
         ("widelands-data", "usr/share/games/widelands/data/sound/smiths/smith_01.ogg", set()),
-        ("music21@musescore-general-soundfont", "renders/bach/bwv104.6.flac", {"chorale"}),
+        ("music21@opl3-soundfont", "renders/bach/bwv104.6.flac", {"chorale"}),
         ("music21@timgm6mb-soundfont", "renders/ryansMammoth/ErieHornpipe.flac", {"folk dance"}),
         ("music21@timgm6mb-soundfont", "renders/oneills1850/0401-0486-1.flac", {"folk dance"}),
         ("music21@timgm6mb-soundfont", "renders/palestrina/Agnus_I_18.flac", {"renaissance polyphony"}),
-        ("music21@musescore-general-soundfont", "renders/essenFolksong/han1-0.flac", set()),
+        ("music21@opl3-soundfont", "renders/essenFolksong/han1-0.flac", set()),
         # a word inside another word is not the word; a rule for another package does not apply
         ("supertux-data", "usr/share/games/supertux2/music/misc/bonuscave.ogg", set()),
         ("hedgewars-data", "usr/share/games/hedgewars/Data/Music/kick.ogg", set()),
@@ -137,3 +137,17 @@ def test_render_songs_keeps_audible_renders_and_leaves_out_silent_or_failed_ones
     before = (tmp_path / "renders" / "loud.wav").stat().st_mtime_ns
     real_probes.render_songs(tmp_path, "songs", (sys.executable, "-c", "raise SystemExit(9)", "{song}", "{wav}"))
     assert (tmp_path / "renders" / "loud.wav").stat().st_mtime_ns == before  # a done render is kept
+
+
+def test_music21_renders_use_only_soundfonts_the_training_guard_allows():
+    """No FluidR3 (the evaluation corpus's soundfont) nor a fork of it (MuseScore General) renders training audio."""
+    import m21_renders
+    from trainset.fluidsynth import FORBIDDEN_SF, SOUNDFONTS
+
+    assert set(m21_renders.SOUNDFONTS) == set(real_probes.MADE)
+    for source, name in m21_renders.SOUNDFONTS.items():
+        assert not any(f in SOUNDFONTS[name]["path"].lower() for f in FORBIDDEN_SF)
+        assert (
+            source == f"music21@{SOUNDFONTS[name]['package']}"
+            and real_probes.MADE[source] == SOUNDFONTS[name]["package"]
+        )
