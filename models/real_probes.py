@@ -54,6 +54,9 @@ N_TAGS = 100
 SOURCE = "real recordings"  # the probes_report.json entries this script owns
 PER_KIT = 30  # hydrogen drum kits hold many velocity layers of one hit: at most this many files per kit
 
+# Sources made here rather than downloaded, by models/m21_renders.py: {name: the soundfont's Debian
+# package, which fetch() downloads for its copyright file}.
+MADE = {f"music21@{sf}": sf for sf in ("timgm6mb-soundfont", "opl3-soundfont")}
 # Which files of each package are read (relative path regexes, lower case) and where that package's
 # licence is stated. Music folders of game packages, sample folders of the sample packages.
 PACKAGES: dict[str, dict] = {
@@ -76,13 +79,10 @@ PACKAGES: dict[str, dict] = {
         "files": r"usr/share/games/widelands/data/(music|sound/(animals|farm|mill|sawmill|smiths|hammering"
         r"|stonecutting)|world/critters/[^/]+)/[^/]+\.ogg$"
     },
-    # music21's corpus of real compositions, rendered by models/m21_renders.py through the samples of two
-    # soundfont packages (each renders its own pieces): renders/<collection>/<piece>.flac
-    **{f"music21@{sf}": {"files": r"^renders/[^/]+/[^/]+\.flac$"} for sf in ("timgm6mb-soundfont", "opl3-soundfont")},
+    # music21's corpus of real compositions, rendered by models/m21_renders.py through two soundfont
+    # packages (each renders its own pieces): renders/<collection>/<piece>.flac
+    **{name: {"files": r"^renders/[^/]+/[^/]+\.flac$"} for name in MADE},
 }
-# Sources made here rather than downloaded: {name: the Debian package fetch() downloads for its licence
-# and samples}; their renders come from models/m21_renders.py.
-MADE = {f"music21@{sf}": sf for sf in ("timgm6mb-soundfont", "opl3-soundfont")}
 M21 = tuple(MADE)
 # Packages whose songs are rendered by the package's own program before they are read:
 # {package: (song folder inside the package, command that renders SONG to WAV)}.
